@@ -1,0 +1,3 @@
+from tent.cli import main
+
+main()

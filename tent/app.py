@@ -1,0 +1,66 @@
+"""Builds the aiohttp Application: settings, database, routes, middlewares."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from tent.bootstrap import ensure_meta_post
+from tent.config import Settings
+from tent.handlers import discovery, feed, middleware, posts
+from tent.handlers.common import POSTS, SETTINGS
+from tent.store import db
+from tent.store.posts import PostStore
+
+log = logging.getLogger(__name__)
+
+
+async def open_database(settings: Settings) -> tuple[str, object | None]:
+    """The configured PostgreSQL, or the embedded one under the data directory."""
+    if settings.database_url:
+        return settings.database_url, None
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(None, db.start_embedded, settings.data_dir)
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        middlewares=[middleware.errors, middleware.principal],
+        client_max_size=settings.max_body_size,
+    )
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_database)
+    add_routes(app, settings.path_prefix)
+    return app
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    dsn, embedded = await open_database(settings)
+    pool = await db.create_pool(dsn, settings.db_pool_size)
+    try:
+        async with pool.acquire() as conn:
+            await db.migrate(conn)
+        app[POSTS] = PostStore(pool)
+        await ensure_meta_post(settings, app[POSTS])
+        log.info("serving %s", settings.entity)
+        yield
+    finally:
+        await pool.close()
+        del embedded  # the embedded server stops when its last user exits
+
+
+def add_routes(app: web.Application, prefix: str) -> None:
+    r = app.router
+    r.add_get(prefix + "/", discovery.entity_root)
+    if prefix:
+        r.add_get(prefix, discovery.entity_root)
+    r.add_get(prefix + "/server", discovery.server_info)
+    r.add_get(prefix + "/posts", feed.posts_feed)
+    r.add_post(prefix + "/posts", posts.new_post)
+    r.add_get(prefix + "/posts/{tail:.+}", posts.get_post)
+    r.add_put(prefix + "/posts/{tail:.+}", posts.put_post)
+    r.add_delete(prefix + "/posts/{tail:.+}", posts.delete_post)

@@ -1,0 +1,110 @@
+"""Posts the server makes for itself: the meta post (discovery) and the owner's app.
+
+Both are idempotent, so `tent serve` and `tent credentials` can call them on every start.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from tent.config import Settings
+from tent.core.posts import META_TYPE, build_new_post, build_new_version, now_ms
+from tent.store import db
+from tent.store.posts import PostStore
+
+APP_TYPE = "https://tent.io/types/app/v0#"
+APP_AUTH_TYPE = "https://tent.io/types/app-auth/v0#"
+CREDENTIALS_APP_AUTH_TYPE = "https://tent.io/types/credentials/v0#https://tent.io/types/app-auth/v0"
+OWNER_APP_KEY = "owner_app"
+
+
+def endpoint_urls(settings: Settings) -> dict[str, str]:
+    """The ten endpoint templates of the meta post, with tentd's paths (D-04)."""
+    root = settings.root
+    return {
+        "oauth_auth": f"{root}/oauth/authorize",
+        "oauth_token": f"{root}/oauth/token",
+        "posts_feed": f"{root}/posts",
+        "new_post": f"{root}/posts",
+        "post": f"{root}/posts/{{entity}}/{{post}}",
+        "post_attachment": f"{root}/posts/{{entity}}/{{post}}/attachments/{{name}}",
+        "attachment": f"{root}/attachments/{{entity}}/{{digest}}",
+        "batch": f"{root}/batch",
+        "server_info": f"{root}/server",
+        "discover": f"{root}/discover?entity={{entity}}",
+    }
+
+
+def meta_content(settings: Settings, profile: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "entity": settings.entity,
+        "profile": profile or {},
+        "servers": [{"version": "0.3", "preference": 0, "urls": endpoint_urls(settings)}],
+    }
+
+
+async def ensure_meta_post(settings: Settings, posts: PostStore) -> dict[str, Any]:
+    """Create the meta post, or a new version of it when the configured URLs changed."""
+    current = await posts.latest_of_type(settings.entity, META_TYPE)
+    if current is None:
+        post = build_new_post({"type": META_TYPE, "content": meta_content(settings, None)},
+                              entity=settings.entity, now=now_ms())
+        await posts.create(post)
+        return post
+    content = meta_content(settings, current.get("content", {}).get("profile"))
+    if {k: current["content"].get(k) for k in content} == content:
+        return current
+    body = {"type": META_TYPE, "content": {**current["content"], **content},
+            "version": {"parents": [{"version": current["version"]["id"]}]}}
+    post = build_new_version(body, current, now=now_ms())
+    await posts.add_version(post)
+    return post
+
+
+async def ensure_owner_app(settings: Settings, posts: PostStore) -> dict[str, Any]:
+    """A fully authorized app for the owner's own tools: all types, every scope.
+
+    Three posts, as an OAuth authorization would make them: the app, its app-auth (the
+    grant) and the credentials of the grant, whose id and key sign requests.
+    """
+    async with posts.pool.acquire() as conn:
+        known = await db.get_state(conn, OWNER_APP_KEY)
+    if known is not None:
+        creds = await posts.get(settings.entity, known["credentials_id"])
+        if creds is not None:
+            return _credentials_json(settings, known["app_id"], creds)
+    entity, now = settings.entity, now_ms()
+    private = {"public": False}
+    all_types = {"read": ["all"], "write": ["all"]}
+    scopes = ["import", "permissions"]
+    app = build_new_post({
+        "type": APP_TYPE, "permissions": private,
+        "content": {"name": "Owner", "description": "The owner's own tools (tent credentials)",
+                    "url": entity, "redirect_uri": entity, "types": all_types, "scopes": scopes},
+    }, entity=entity, now=now)
+    auth = build_new_post({
+        "type": APP_AUTH_TYPE, "permissions": private,
+        "content": {"types": all_types, "scopes": scopes},
+        "mentions": [{"entity": entity, "post": app["id"], "type": APP_TYPE}],
+    }, entity=entity, now=now)
+    creds = build_new_post({
+        "type": CREDENTIALS_APP_AUTH_TYPE, "permissions": private,
+        "content": {"hawk_key": secrets.token_hex(32), "hawk_algorithm": "sha256"},
+        "mentions": [{"entity": entity, "post": auth["id"], "type": APP_AUTH_TYPE}],
+    }, entity=entity, now=now)
+    async with posts.pool.acquire() as conn, conn.transaction():
+        for post in (app, auth, creds):
+            await posts.create(post, conn)
+        await db.set_state(conn, OWNER_APP_KEY, {"app_id": app["id"], "credentials_id": creds["id"]})
+    return _credentials_json(settings, app["id"], creds)
+
+
+def _credentials_json(settings: Settings, app_id: str, creds: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "entity": settings.entity,
+        "app_id": app_id,
+        "id": creds["id"],
+        "hawk_key": creds["content"]["hawk_key"],
+        "hawk_algorithm": creds["content"]["hawk_algorithm"],
+    }

@@ -1,0 +1,109 @@
+"""`tent serve | migrate | credentials`: the command line, configured like the server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from tent.config import OPTIONS, Settings, settings_from
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    for opt in OPTIONS:
+        flag = "--" + opt.field.replace("_", "-")
+        parser.add_argument(flag, dest=opt.field, default=None, type=opt.parse,
+                            help=f"{opt.help} [env {opt.env}]")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tent", description="A personal Tent v0.3 server.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the server",
+                           description="Run the Tent server. Every flag can also be set by the "
+                                       "environment variable named in its help.")
+    migrate = sub.add_parser("migrate", help="apply database migrations and exit")
+    creds = sub.add_parser("credentials",
+                           help="print (creating if absent) fully authorized owner app credentials")
+    creds.add_argument("--json", action="store_true", help="print as one JSON object")
+    for p in (serve, migrate, creds):
+        _add_setting_flags(p)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {opt.field: getattr(args, opt.field) for opt in OPTIONS}
+    try:
+        return settings_from(**overrides)
+    except (ValueError, TypeError) as exc:
+        sys.exit(f"tent: configuration error: {exc}")
+
+
+@contextlib.asynccontextmanager
+async def _store(settings: Settings) -> AsyncIterator[Any]:
+    from tent.app import open_database
+    from tent.bootstrap import ensure_meta_post
+    from tent.store import db
+    from tent.store.posts import PostStore
+
+    dsn, embedded = await open_database(settings)
+    pool = await db.create_pool(dsn, 2)
+    try:
+        async with pool.acquire() as conn:
+            await db.migrate(conn)
+        store = PostStore(pool)
+        await ensure_meta_post(settings, store)
+        yield store
+    finally:
+        await pool.close()
+        del embedded
+
+
+async def _migrate(settings: Settings) -> None:
+    async with _store(settings):
+        pass
+
+
+async def _credentials(settings: Settings) -> dict[str, Any]:
+    from tent.bootstrap import ensure_owner_app
+
+    async with _store(settings) as store:
+        return await ensure_owner_app(settings, store)
+
+
+def _serve(settings: Settings) -> None:
+    from aiohttp import web
+
+    from tent.app import create_app
+
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        uvloop.install()
+    web.run_app(create_app(settings), host=settings.host, port=settings.port,
+                access_log=None, print=lambda *_: None)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    settings = _settings(args)
+    logging.basicConfig(level=getattr(logging, settings.log_level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "serve":
+        logging.getLogger("tent").info("listening on http://%s:%d as %s",
+                                       settings.host, settings.port, settings.entity)
+        _serve(settings)
+    elif args.command == "migrate":
+        asyncio.run(_migrate(settings))
+    elif args.command == "credentials":
+        creds = asyncio.run(_credentials(settings))
+        if args.json:
+            print(json.dumps(creds))
+        else:
+            for key, value in creds.items():
+                print(f"{key}: {value}")

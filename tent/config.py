@@ -1,0 +1,129 @@
+"""One frozen Settings object, read once from environment variables (each also a CLI flag)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+
+def _bool(value: str) -> bool:
+    if value.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.strip().lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    field: str
+    env: str
+    parse: Callable[[str], Any]
+    help: str
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("entity", "TENT_ENTITY", str,
+           "public entity URL, no trailing slash (default: http://localhost:PORT)"),
+    Option("host", "TENT_HOST", str, "address to listen on (default 127.0.0.1)"),
+    Option("port", "TENT_PORT", int, "port to listen on (default 8080)"),
+    Option("database_url", "TENT_DATABASE_URL", str,
+           "PostgreSQL URL; unset = embedded PostgreSQL under the data directory"),
+    Option("data_dir", "TENT_DATA_DIR", Path, "directory for the embedded database (default ./tent-data)"),
+    Option("app_approval", "TENT_APP_APPROVAL", str,
+           "'owner' (owner approves apps, default) or 'auto' (test mode)"),
+    Option("allow_private_addresses", "TENT_ALLOW_PRIVATE_ADDRESSES", _bool,
+           "allow outgoing requests to loopback/private addresses (default off)"),
+    Option("delivery_retry_base", "TENT_DELIVERY_RETRY_BASE", float,
+           "first delivery retry delay in seconds (default 15)"),
+    Option("delivery_give_up_after", "TENT_DELIVERY_GIVE_UP_AFTER", float,
+           "give up on a delivery after this many seconds (default 604800 = 7 days)"),
+    Option("max_body_size", "TENT_MAX_BODY_SIZE", int,
+           "largest accepted JSON request body in bytes (default 1048576)"),
+    Option("db_pool_size", "TENT_DB_POOL_SIZE", int, "PostgreSQL connections (default 10)"),
+    Option("log_level", "TENT_LOG_LEVEL", str, "DEBUG, INFO (default), WARNING or ERROR"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    entity: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    database_url: str | None = None
+    data_dir: Path = Path("tent-data")
+    app_approval: str = "owner"
+    allow_private_addresses: bool = False
+    delivery_retry_base: float = 15.0
+    delivery_give_up_after: float = 7 * 24 * 3600.0
+    max_body_size: int = 1024 * 1024
+    db_pool_size: int = 10
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if not self.entity:
+            host = "localhost" if self.host in ("0.0.0.0", "::", "") else self.host
+            object.__setattr__(self, "entity", f"http://{host}:{self.port}")
+        check_entity(self.entity)
+        if self.app_approval not in ("owner", "auto"):
+            raise ValueError("TENT_APP_APPROVAL must be 'owner' or 'auto'")
+        if self.max_body_size < 1024:
+            raise ValueError("TENT_MAX_BODY_SIZE must be at least 1024")
+
+    @property
+    def root(self) -> str:
+        """Base of every endpoint URL: the entity URL (so a path-prefixed entity works)."""
+        return self.entity
+
+    @property
+    def path_prefix(self) -> str:
+        return urlsplit(self.entity).path.rstrip("/")
+
+    @property
+    def public_host(self) -> str:
+        """Host the clients sign Hawk requests for (the entity's, not the bind address)."""
+        return (urlsplit(self.entity).hostname or "").lower()
+
+    @property
+    def public_port(self) -> int:
+        parts = urlsplit(self.entity)
+        return parts.port or (443 if parts.scheme == "https" else 80)
+
+    def replace(self, **changes: Any) -> Settings:
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        if "port" in changes and "entity" not in changes and self._entity_was_default():
+            values["entity"] = ""
+        return Settings(**values)
+
+    def _entity_was_default(self) -> bool:
+        host = "localhost" if self.host in ("0.0.0.0", "::", "") else self.host
+        return self.entity == f"http://{host}:{self.port}"
+
+
+def check_entity(entity: str) -> None:
+    """Entity URLs are compared as exact strings, so refuse forms that would never match (D-02)."""
+    parts = urlsplit(entity)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"TENT_ENTITY must be an http(s) URL: {entity!r}")
+    if parts.query or parts.fragment or entity.endswith("/"):
+        raise ValueError(f"TENT_ENTITY must have no query, fragment or trailing slash: {entity!r}")
+
+
+def settings_from(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Environment first, then explicit overrides (CLI flags); None overrides are ignored."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for opt in OPTIONS:
+        raw = env.get(opt.env)
+        if raw not in (None, ""):
+            try:
+                values[opt.field] = opt.parse(raw)
+            except ValueError as exc:
+                raise ValueError(f"{opt.env}: {exc}") from None
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**values)

@@ -1,0 +1,1 @@
+"""Pure protocol logic: no I/O, no aiohttp, no asyncpg, so it is tested without a server."""

@@ -1,0 +1,189 @@
+"""posts_feed and list parameters, and their `pages` links (PROTOCOL.md §3.6, D-25, D-28, D-54).
+
+Pagination is keyset pagination on (sort timestamp, version id): a link names the boundary
+post, so walking `next` never skips or repeats a post even when new posts arrive meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote_plus
+
+from tent.core.errors import TentError
+from tent.core.types import TypeSelector
+
+DEFAULT_LIMIT = 25
+MAX_LIMIT = 200
+MAX_REFS = 5
+SORT_KEYS = ("received_at", "published_at", "version.received_at", "version.published_at")
+PROFILE_KINDS = ("entity", "mentions", "refs", "parents", "permissions")
+POSITION_PARAMS = ("before", "since", "until")
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A point in the ordering: timestamp alone, or timestamp plus version id (tie-break)."""
+
+    ts: int
+    version: str | None = None
+
+    def token(self) -> str:
+        return f"{self.ts} {self.version}" if self.version else str(self.ts)
+
+
+@dataclass(frozen=True, slots=True)
+class MentionSelector:
+    entity: str
+    post: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedQuery:
+    limit: int = DEFAULT_LIMIT
+    sort_by: str = "received_at"
+    before: Position | None = None
+    since: Position | None = None
+    until: Position | None = None
+    types: tuple[TypeSelector, ...] = ()
+    entities: tuple[str, ...] = ()
+    mentions: tuple[tuple[MentionSelector, ...], ...] = ()  # AND of ORs
+    max_refs: int = 0
+    profiles: tuple[str, ...] = ()
+    params: tuple[tuple[str, str], ...] = field(default=())  # the request's, for links
+
+    @property
+    def ascending(self) -> bool:
+        """`since` pages hold the posts nearest the point, so they are fetched oldest first."""
+        return self.since is not None
+
+
+def _int(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise TentError(f"Invalid {name}: must be a non-negative integer") from None
+    if value < 0:
+        raise TentError(f"Invalid {name}: must be a non-negative integer")
+    return value
+
+
+def parse_position(name: str, raw: str) -> Position:
+    ts_raw, _, version = raw.strip().partition(" ")
+    try:
+        ts = int(ts_raw)
+    except ValueError:
+        raise TentError(f"Invalid {name}: expected '<timestamp>' or '<timestamp> <version>'") from None
+    version = version.strip()
+    if version and (" " in version or len(version) > 200):
+        raise TentError(f"Invalid {name}: expected '<timestamp>' or '<timestamp> <version>'")
+    return Position(ts, version or None)
+
+
+def _split(raw: str) -> list[str]:
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def _single(params: Sequence[tuple[str, str]], name: str) -> str | None:
+    values = [v for k, v in params if k == name]
+    if len(values) > 1:
+        raise TentError(f"Parameter {name} given more than once")
+    return values[0] if values else None
+
+
+def parse_feed_query(params: Sequence[tuple[str, str]], *, app_level: bool) -> FeedQuery:
+    """Parse the feed's query string; bad values are 400s, never silently ignored (D-54)."""
+    raw_limit = _single(params, "limit")
+    limit = DEFAULT_LIMIT if raw_limit is None else _int("limit", raw_limit)
+    sort_by = _single(params, "sort_by") or "received_at"
+    if sort_by not in SORT_KEYS:
+        raise TentError(f"Invalid sort_by: must be one of {', '.join(SORT_KEYS)}")
+    positions = {}
+    for name in POSITION_PARAMS:
+        raw = _single(params, name)
+        positions[name] = parse_position(name, raw) if raw is not None else None
+    if positions["since"] is not None and positions["until"] is not None:
+        raise TentError("since and until cannot be combined")
+
+    types: list[TypeSelector] = []
+    for raw in [v for k, v in params if k == "types"]:
+        for selector in _split(raw):
+            parsed = TypeSelector.parse(selector)
+            if parsed is None:
+                raise TentError(f"Invalid type in types: {selector}")
+            if parsed.base_version is not None:
+                types.append(parsed)
+            else:
+                types.clear()  # `all` selects everything
+                break
+    entities: list[str] = []
+    for raw in [v for k, v in params if k == "entities"]:
+        entities.extend(_split(raw))
+    mentions = []
+    for raw in [v for k, v in params if k == "mentions"]:
+        group = []
+        for item in _split(raw):
+            entity, _, post = item.partition(" ")
+            group.append(MentionSelector(entity, post.strip() or None))
+        if group:
+            mentions.append(tuple(group))
+
+    max_refs = 0
+    raw_refs = _single(params, "max_refs")
+    if raw_refs is not None:
+        max_refs = min(_int("max_refs", raw_refs), MAX_REFS) if app_level else 0
+    limit = min(limit, MAX_LIMIT)
+    if max_refs:
+        limit = min(limit, MAX_LIMIT // max_refs)
+    profiles: list[str] = []
+    raw_profiles = _single(params, "profiles")
+    if raw_profiles is not None:
+        for kind in _split(raw_profiles):
+            if kind not in PROFILE_KINDS:
+                raise TentError(f"Invalid profiles: must be among {', '.join(PROFILE_KINDS)}")
+            profiles.append(kind)
+    return FeedQuery(
+        limit=limit, sort_by=sort_by, types=tuple(types), entities=tuple(entities),
+        mentions=tuple(mentions), max_refs=max_refs,
+        profiles=tuple(profiles) if app_level else (),
+        params=tuple(params), **positions,
+    )
+
+
+def sort_value(post: dict[str, Any], sort_by: str) -> int:
+    if sort_by.startswith("version."):
+        return int(post["version"][sort_by.split(".", 1)[1]])
+    return int(post[sort_by])
+
+
+def _query_string(params: Iterable[tuple[str, str]]) -> str:
+    """Parameters sorted by name (repeats keep their order), form-encoded (space -> `+`)."""
+    ordered = sorted(params, key=lambda kv: kv[0])
+    return "?" + "&".join(f"{quote_plus(k)}={quote_plus(v)}" for k, v in ordered)
+
+
+def page_links(
+    query: FeedQuery, posts: Sequence[dict[str, Any]], *, older_exist: bool,
+    sort_by: str | None = None,
+) -> dict[str, str]:
+    """first/prev/next/last as query strings, following tentd's rules (§3.6 "Pages").
+
+    `posts` is the page, newest first; `older_exist` says whether posts older than the last
+    one match the same filters.
+    """
+    if not posts:
+        return {}
+    key = sort_by or query.sort_by
+    kept = [(k, v) for k, v in query.params if k not in POSITION_PARAMS]
+    newest, oldest = posts[0], posts[-1]
+    first_pos = Position(sort_value(newest, key), newest["version"]["id"]).token()
+    last_pos = Position(sort_value(oldest, key), oldest["version"]["id"]).token()
+    links: dict[str, str] = {}
+    if query.before is not None or query.since is not None:
+        links["first"] = _query_string([*kept, ("until", first_pos)])
+        links["prev"] = _query_string([*kept, ("since", first_pos)])
+    if older_exist:
+        links["next"] = _query_string([*kept, ("before", last_pos)])
+        links["last"] = _query_string([*kept, ("before", last_pos), ("since", "0")])
+    return links

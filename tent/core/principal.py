@@ -1,0 +1,102 @@
+"""Who is asking, and what they may read and write (PROTOCOL.md §5).
+
+Every read path asks the Principal, so adding a new kind of requester means adding a
+constructor here, not touching handlers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from tent.core.types import any_selector_matches
+
+Kind = Literal["anonymous", "owner", "app", "authorized_app", "peer"]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    kind: Kind
+    read_types: tuple[str, ...] = ()
+    write_types: tuple[str, ...] = ()
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    entity: str | None = None  # a relationship peer's entity
+    app: dict[str, Any] | None = None  # {id, name, url} of the calling app, set on its posts
+
+    @property
+    def app_level(self) -> bool:
+        """Only the owner and authorized apps see server-only members (received_at, app.id)."""
+        return self.kind in ("owner", "authorized_app")
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.kind == "anonymous"
+
+    def has_scope(self, scope: str) -> bool:
+        return self.kind == "owner" or scope in self.scopes
+
+    def can_write_type(self, post_type: str) -> bool:
+        if self.kind == "owner":
+            return True
+        if self.kind != "authorized_app":
+            return False
+        return any_selector_matches(list(self.write_types), post_type)
+
+    def can_read_type(self, post_type: str) -> bool:
+        """Write implies read (§5.2)."""
+        if self.kind == "owner":
+            return True
+        if self.kind != "authorized_app":
+            return False
+        return any_selector_matches(list(self.read_types), post_type) or self.can_write_type(
+            post_type
+        )
+
+    def can_read(self, post: dict[str, Any], own_entity: str) -> bool:
+        """May this requester see this stored post version at all?"""
+        if self.kind == "owner":
+            return True
+        if self.kind == "authorized_app":
+            return is_public(post) or self.can_read_type(post["type"])
+        if post.get("entity") != own_entity:
+            return False
+        if is_public(post):
+            return True
+        if self.kind == "peer" and self.entity:
+            return self.entity in (post.get("permissions") or {}).get("entities", [])
+        return False
+
+    def feed_visibility(self, own_entity: str) -> Visibility:
+        if self.kind == "owner":
+            return Visibility()
+        if self.kind == "authorized_app":
+            private = tuple(self.read_types) + tuple(self.write_types)
+            return Visibility(private_types=private)
+        return Visibility(own_entity=own_entity, private_types=(), peer_entity=self.entity)
+
+
+@dataclass(frozen=True, slots=True)
+class Visibility:
+    """What a list query may return, in a form the store turns into SQL.
+
+    `private_types` None = every private post; () = none; otherwise private posts whose type
+    matches one of the selectors. `own_entity` restricts to our own entity's posts.
+    `peer_entity` additionally admits private posts whose permissions name that entity.
+    """
+
+    own_entity: str | None = None
+    private_types: tuple[str, ...] | None = None
+    peer_entity: str | None = None
+
+
+OWNER = Principal("owner", read_types=("all",), write_types=("all",),
+                  scopes=frozenset({"import", "permissions"}))
+ANONYMOUS = Principal("anonymous")
+
+
+def is_public(post: dict[str, Any]) -> bool:
+    """No permissions, or `public: true`; `{"entities": [...]}` without `public` is private."""
+    perms = post.get("permissions")
+    if perms is None:
+        return True
+    return perms.get("public") is True

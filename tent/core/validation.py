@@ -1,0 +1,428 @@
+"""Validation of post bodies sent by apps and peers (create, new version, import, notification).
+
+The checks run in tentd's order, because clients and the conformance suite depend on *which*
+error a bad request gets: body shape, `content` shape, `type`, floats (D-01), the post envelope
+(§2.1), the content schema of known types (§9, with D-50's stricter rules), and finally the
+per-type rules that need only the body (repost, subscription, app-auth, …).
+
+Schema failures become one `InvalidAttributes` whose `diff` tells the client how to repair the
+body, in the JSON-Patch-like format of tentd's api-validator (§10.1). Schemas are small
+declarative trees of `Field`s walked by one recursive checker, so adding a type is data only.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from tent.core.errors import InvalidAttributes, TentError
+from tent.core.types import PostType, parse_type
+
+__all__ = ["validate_post"]
+
+TENT_TYPES = "https://tent.io/types/"
+
+Diff = list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """What one JSON value must look like; `members=None` on an object means "any members"."""
+
+    kind: str  # JSON schema type: string, integer, boolean, object, array
+    required: bool = False
+    uri: bool = False
+    max_len: int | None = None
+    enum: tuple[str, ...] | None = None
+    minimum: int | None = None
+    members: dict[str, Field] | None = None
+    items: Field | None = None
+    min_items: int = 0
+
+
+def _str(required: bool = False, *, uri: bool = False, max_len: int | None = None,
+         enum: tuple[str, ...] | None = None) -> Field:
+    return Field("string", required, uri=uri, max_len=max_len, enum=enum)
+
+
+def _int(required: bool = False, *, minimum: int | None = None) -> Field:
+    return Field("integer", required, minimum=minimum)
+
+
+def _bool(required: bool = False) -> Field:
+    return Field("boolean", required)
+
+
+def _obj(members: dict[str, Field] | None, required: bool = False) -> Field:
+    return Field("object", required, members=members)
+
+
+def _arr(items: Field, required: bool = False, *, min_items: int = 0) -> Field:
+    return Field("array", required, items=items, min_items=min_items)
+
+
+# --- the post envelope (§2.1) -------------------------------------------------------------
+
+_TIMESTAMP = _int(minimum=0)
+_URI = _str(uri=True)
+
+ENVELOPE = _obj({
+    "id": _str(),
+    "entity": _URI,
+    "original_entity": _URI,
+    "type": _str(),
+    "content": _obj(None),
+    "published_at": _TIMESTAMP,
+    "received_at": _TIMESTAMP,
+    "version": _obj({
+        "id": _str(),
+        "published_at": _TIMESTAMP,
+        "received_at": _TIMESTAMP,
+        "parents": _arr(_obj({
+            "version": _str(True),
+            "post": _str(),
+            "entity": _URI,
+            "original_entity": _URI,
+        })),
+        "message": _str(),
+    }),
+    "mentions": _arr(_obj({
+        "entity": _URI,
+        "original_entity": _URI,
+        "post": _str(),
+        "version": _str(),
+        "type": _str(),
+        "public": _bool(),
+    })),
+    "refs": _arr(_obj({
+        "entity": _URI,
+        "original_entity": _URI,
+        "post": _str(True),
+        "version": _str(),
+        "type": _str(),
+    })),
+    "licenses": _arr(_obj({"url": _str(True, uri=True)})),
+    "attachments": _arr(_obj({
+        "category": _str(),
+        "content_type": _str(),
+        "name": _str(),
+        "digest": _str(),
+        "size": _int(minimum=0),
+    })),
+    "app": _obj({"id": _str(), "name": _str(), "url": _URI}),
+    "permissions": _obj({
+        "public": _bool(),
+        "entities": _arr(_URI),
+        "groups": _arr(_obj({"post": _str(True)})),
+    }),
+})
+
+# Envelope members that are objects, or arrays of objects, whose null members tentd drops.
+_NULL_DROPPED_OBJECTS = ("version", "app", "permissions")
+_NULL_DROPPED_ARRAYS = ("mentions", "refs", "licenses", "attachments")
+
+# --- content schemas of the types tent.io defines (§9), keyed by base name ---------------------
+
+_SELECTORS = _arr(_str())
+_LOCATION = _obj({"latitude": _str(True), "longitude": _str(True), "altitude": _str()})
+_RANGE = _obj({"min": _str(), "max": _str()})
+_SIZE = _obj({"width": _int(True), "height": _int(True)})
+_META_URLS = ("oauth_auth", "oauth_token", "posts_feed", "post", "new_post", "post_attachment",
+              "attachment", "batch", "server_info", "discover")
+
+CONTENT_SCHEMAS: dict[str, dict[str, Field]] = {
+    "meta": {
+        "entity": _str(True, uri=True),
+        "previous_entities": _arr(_URI),
+        "profile": _obj({
+            "name": _str(max_len=256),
+            "bio": _str(max_len=256),
+            "website": _URI,
+            "location": _str(max_len=256),
+        }),
+        "servers": _arr(_obj({
+            "version": _str(True),
+            "preference": _int(True),
+            "urls": _obj({key: _str(True) for key in _META_URLS}),
+        }), True, min_items=1),
+    },
+    "credentials": {
+        "hawk_key": _str(True),
+        "hawk_algorithm": _str(True, enum=("sha256",)),
+    },
+    "relationship": {},
+    "subscription": {"type": _str(True)},
+    "delivery-failure": {
+        "entity": _str(True, uri=True),
+        "status": _str(True, enum=("permanent", "temporary")),
+        "reason": _str(),
+    },
+    "app": {
+        "name": _str(True),
+        "description": _str(),
+        "url": _str(True, uri=True),
+        "redirect_uri": _str(True, uri=True),
+        "notification_url": _URI,
+        "notification_types": _SELECTORS,
+        "types": _obj({"read": _SELECTORS, "write": _SELECTORS}),
+        "scopes": _arr(_str()),
+    },
+    "app-auth": {
+        "types": _obj({"read": _arr(_str(), True), "write": _arr(_str(), True)}, True),
+        "scopes": _arr(_str(), True),
+    },
+    "group": {"name": _str(True), "description": _str()},
+    "group-member": {"entity": _str(True, uri=True)},
+    "status": {"text": _str(True, max_len=256), "location": _LOCATION},
+    "photo": {
+        "caption": _str(),
+        "filename": _str(),
+        "location": _LOCATION,
+        "artist": _obj({"name": _str(), "entity": _URI}),
+        "film_speed": _str(),
+        "focal_length": _str(),
+        "aperture": _str(),
+        "exposure": _obj({"bias": _str(), "mode": _str(), "time": _str(), "program": _str()}),
+        "flash": _obj({"fired": _bool(), "mode": _str()}),
+        "white_balance": _bool(),
+        "metering_mode": _str(),
+        "camera": _obj({"make": _str(), "model": _str()}),
+        "lens": _obj({"make": _str(), "model": _str(), "focal_length": _RANGE,
+                      "aperture": _RANGE}),
+        "resolution": _SIZE,
+        "dimensions": _SIZE,
+        "timestamp": _int(minimum=0),
+        "orientation": _str(),
+    },
+    "album": {
+        "title": _str(True),
+        "description": _str(),
+        "cover": _obj({"post": _str(True), "entity": _URI, "version": _str()}),
+    },
+    "essay": {"body": _str(True), "title": _str(), "excerpt": _str()},
+    "tag": {"name": _str(True), "description": _str()},
+    "favorite": {"note": _str()},
+    # repost, cursor and delete define no content: any object is accepted.
+}
+
+# --- the checker ------------------------------------------------------------------------------
+
+_NEUTRAL: dict[str, Any] = {"string": "", "integer": 0, "boolean": False}
+
+
+def _neutral(kind: str) -> Any:
+    """A fresh placeholder of the right type for the diff's `value` (never a shared mutable)."""
+    if kind == "object":
+        return {}
+    if kind == "array":
+        return []
+    return _NEUTRAL[kind]
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):  # before int: bool is an int subclass in Python
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    return "unknown"
+
+
+def _pointer(path: str, key: str | int) -> str:
+    """Append one RFC 6901 reference token, escaped so member names with `/` or `~` stay exact."""
+    return f"{path}/{str(key).replace('~', '~0').replace('/', '~1')}"
+
+
+def _is_uri(value: str) -> bool:
+    """tentd's `format: uri`: a scheme and a host, nothing more (relative references fail)."""
+    try:
+        parts = urlsplit(value)
+        return bool(parts.scheme and parts.hostname)
+    except ValueError:
+        return False
+
+
+def _check(value: Any, field: Field, path: str, diff: Diff) -> None:
+    kind = _json_type(value)
+    if kind != field.kind:
+        diff.append({"op": "replace", "path": path, "value": _neutral(field.kind),
+                     "current_value": value, "type": field.kind,
+                     "message": f"expected type {field.kind}, got {kind}"})
+        return
+    if kind == "string":
+        _check_string(value, field, path, diff)
+    elif kind == "integer" and field.minimum is not None and value < field.minimum:
+        diff.append({"op": "replace", "path": path, "value": field.minimum,
+                     "current_value": value, "type": "integer", "minimum": field.minimum,
+                     "message": f"expected integer >= {field.minimum}, got {value}"})
+    elif kind == "object" and field.members is not None:
+        for name, member in field.members.items():
+            if member.required and name not in value:
+                diff.append({"op": "add", "path": _pointer(path, name),
+                             "value": _neutral(member.kind), "type": member.kind,
+                             "message": f"expected type {member.kind}, got null"})
+        for name, member_value in value.items():
+            member = field.members.get(name)
+            if member is None:
+                diff.append({"op": "remove", "path": _pointer(path, name)})
+            else:
+                _check(member_value, member, _pointer(path, name), diff)
+    elif kind == "array" and field.items is not None:
+        if len(value) < field.min_items:
+            diff.append({"op": "add", "path": _pointer(path, len(value)),
+                         "value": _neutral(field.items.kind), "type": field.items.kind,
+                         "message": f"expected at least {field.min_items} items, "
+                                    f"got {len(value)}"})
+        for index, item in enumerate(value):
+            _check(item, field.items, _pointer(path, index), diff)
+
+
+def _check_string(value: str, field: Field, path: str, diff: Diff) -> None:
+    if field.uri and not _is_uri(value):
+        diff.append({"op": "replace", "path": path, "value": "https://example.com",
+                     "current_value": value, "type": "string", "format": "uri",
+                     "message": "expected uri format"})
+    if field.max_len is not None and len(value) > field.max_len:  # code points (D-50)
+        diff.append({"op": "replace", "path": path, "value": value[: field.max_len],
+                     "current_value": value, "type": "string", "maxLength": field.max_len,
+                     "message": f"expected at most {field.max_len} characters, "
+                                f"got {len(value)}"})
+    if field.enum is not None and value not in field.enum:
+        diff.append({"op": "replace", "path": path, "value": field.enum[0],
+                     "current_value": value, "type": "string", "enum": list(field.enum),
+                     "message": f"expected one of {', '.join(field.enum)}"})
+
+
+def _find_floats(value: Any, path: str, diff: Diff) -> None:
+    """D-01: canonical JSON (and so the version id) cannot express floats, so refuse them."""
+    if isinstance(value, float):
+        diff.append({"op": "replace", "path": path, "value": 0, "current_value": value,
+                     "type": "integer", "message": "floats are not allowed in posts"})
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _find_floats(item, _pointer(path, key), diff)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _find_floats(item, _pointer(path, index), diff)
+
+
+# --- the pipeline -----------------------------------------------------------------------------
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _without_nulls(value: Any) -> Any:
+    return {k: v for k, v in value.items() if v is not None} if isinstance(value, dict) else value
+
+
+def _drop_nulls(body: dict[str, Any]) -> dict[str, Any]:
+    """tentd drops null members of the envelope before validating; `content` is left alone.
+
+    Works on a deep copy so the caller's body stays untouched and the result shares nothing
+    with it.
+    """
+    post = _without_nulls(copy.deepcopy(body))
+    for name in _NULL_DROPPED_OBJECTS:
+        if name in post:
+            post[name] = _without_nulls(post[name])
+    version = post.get("version")
+    if isinstance(version, dict) and isinstance(version.get("parents"), list):
+        version["parents"] = [_without_nulls(p) for p in version["parents"]]
+    for name in _NULL_DROPPED_ARRAYS:
+        if isinstance(post.get(name), list):
+            post[name] = [_without_nulls(item) for item in post[name]]
+    return post
+
+
+def _raise_if(diff: Diff) -> None:
+    if diff:
+        raise InvalidAttributes(diff)
+
+
+def validate_post(body: object) -> tuple[dict[str, Any], PostType]:
+    """Validate a post body as sent by an app (create, new version, import or notification)."""
+    if not isinstance(body, dict):
+        raise TentError("Request body missing.")
+    post = _drop_nulls(body)
+
+    if "content" in post and not isinstance(post["content"], dict):
+        raise TentError("Malformed content: " + _dumps(post))
+    if "type" not in post:
+        raise TentError("Type not specified: " + _dumps(post))
+    post_type = parse_type(post["type"])
+    if post_type is None:
+        raise TentError("Invalid type: " + _dumps(post["type"]))
+
+    diff: Diff = []
+    _find_floats(post, "", diff)
+    _raise_if(diff)
+
+    _check(post, ENVELOPE, "", diff)
+    _raise_if(diff)
+
+    known = _known_name(post_type)
+    schema = CONTENT_SCHEMAS.get(known) if known else None
+    if schema is not None:
+        _check(post.get("content", {}), _obj(schema), "/content", diff)
+        _raise_if(diff)
+
+    if known:
+        _check_type_rules(known, post, post_type)
+    return post, post_type
+
+
+def _known_name(post_type: PostType) -> str | None:
+    """The schema name for types tent.io defines; other bases ("start using it") get none."""
+    name = post_type.name
+    return name if post_type.base == TENT_TYPES + name else None
+
+
+def _check_type_rules(name: str, post: dict[str, Any], post_type: PostType) -> None:
+    """Rules on mentions and refs that the schemas cannot express (§9.2, §9.3)."""
+    mentions: list[dict[str, Any]] = post.get("mentions", [])
+    refs: list[dict[str, Any]] = post.get("refs", [])
+    content: dict[str, Any] = post.get("content", {})
+    mentioned_posts = {m["post"] for m in mentions if "post" in m}
+
+    if name == "repost":
+        if len(refs) != 1:
+            raise TentError("Repost must have exactly one ref")
+        if refs[0]["post"] not in mentioned_posts:
+            raise TentError("Repost must mention the reposted post")
+    elif name == "subscription":
+        if not any("entity" in m for m in mentions):
+            raise TentError("Subscription must mention an entity!")
+    elif name == "app-auth":
+        if not any("post" in m and _is_app_type(m.get("type")) for m in mentions):
+            raise TentError("Post must mention an app")
+    elif name == "cursor":
+        if len(refs) != 1:
+            raise TentError("Cursor must have exactly one ref")
+    elif name == "favorite":
+        if not refs:
+            raise TentError("Favorite must have at least one ref")
+    elif name == "album":
+        cover = content.get("cover")
+        if cover is not None and cover["post"] not in {r["post"] for r in refs}:
+            raise TentError("Album cover must be among the refs")
+    elif name == "status" and post_type.fragment == "reply" and not mentioned_posts:
+        raise TentError("Reply must mention at least one post")
+
+
+def _is_app_type(value: object) -> bool:
+    mentioned = parse_type(value)
+    return mentioned is not None and mentioned.base == TENT_TYPES + "app"

@@ -1,0 +1,1 @@
+"""HTTP only: parse the request, call core and store, shape the response."""

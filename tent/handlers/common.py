@@ -1,0 +1,112 @@
+"""Response shaping shared by every handler: JSON bodies, ETags and 304s, caching headers,
+and the typed application keys handlers read their collaborators from."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+from urllib.parse import unquote_plus
+
+import orjson
+import uritemplate
+from aiohttp import web
+
+from tent.config import Settings
+from tent.core.errors import NotFound, TentError
+from tent.core.principal import ANONYMOUS, Principal
+from tent.store.posts import PostStore
+
+SETTINGS = web.AppKey("settings", Settings)
+POSTS = web.AppKey("posts", PostStore)
+PRINCIPAL = "tent.principal"
+
+
+def settings_of(request: web.Request) -> Settings:
+    return request.app[SETTINGS]
+
+
+def posts_of(request: web.Request) -> PostStore:
+    return request.app[POSTS]
+
+
+def principal_of(request: web.Request) -> Principal:
+    return request.get(PRINCIPAL, ANONYMOUS)
+
+
+def etag_for(body: bytes) -> str:
+    digest = hashlib.sha256(body).digest()
+    return '"' + base64.urlsafe_b64encode(digest).rstrip(b"=").decode() + '"'
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    candidates = [c.strip().removeprefix("W/") for c in header.split(",")]
+    return "*" in candidates or etag in candidates
+
+
+def json_response(
+    request: web.Request,
+    value: Any,
+    *,
+    content_type: str = "application/json",
+    status: int = 200,
+    public: bool = False,
+    vary_accept: bool = False,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    """A JSON response with the caching headers of D-18; 304 when If-None-Match matches."""
+    body = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    out = dict(headers or {})
+    out["Cache-Control"] = "public, must-revalidate" if public else "private, must-revalidate"
+    if vary_accept:
+        out["Vary"] = "Accept"
+    if request.method in ("GET", "HEAD") and status == 200:
+        etag = etag_for(body)
+        out["ETag"] = etag
+        if _etag_matches(request.headers.get("If-None-Match"), etag):
+            return web.Response(status=304, headers=out)
+    out["Content-Type"] = content_type
+    return web.Response(status=status, body=body, headers=out)
+
+
+def post_url(settings: Settings, entity: str, post_id: str) -> str:
+    return uritemplate.expand(f"{settings.root}/posts/{{entity}}/{{post}}",
+                              entity=entity, post=post_id)
+
+
+def parse_post_path(request: web.Request) -> tuple[str, str]:
+    """(entity, post id) from `/posts/{entity}/{post}`, on the raw path (D-05).
+
+    The entity is usually percent-encoded, but an unencoded entity URL (with slashes) is
+    accepted too: the post id is the last segment and the entity everything before it.
+    """
+    prefix = settings_of(request).path_prefix + "/posts/"
+    raw = request.raw_path.split("?", 1)[0]
+    if not raw.startswith(prefix):
+        raise NotFound()
+    entity_raw, sep, post_raw = raw[len(prefix):].rpartition("/")
+    if not sep or not entity_raw or not post_raw:
+        raise NotFound()
+    entity, post_id = unquote_plus(entity_raw), unquote_plus(post_raw)
+    if "://" not in entity:
+        raise NotFound()
+    return entity, post_id
+
+
+def query_pairs(request: web.Request) -> list[tuple[str, str]]:
+    return list(request.query.items())
+
+
+def int_param(request: web.Request, name: str) -> int | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise TentError(f"Invalid {name}: must be a non-negative integer") from None
+    if value < 0:
+        raise TentError(f"Invalid {name}: must be a non-negative integer")
+    return value

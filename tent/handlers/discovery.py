@@ -1,0 +1,52 @@
+"""Discovery (the entity URL points at the meta post) and server_info."""
+
+from __future__ import annotations
+
+import html
+
+from aiohttp import web
+
+import tent
+from tent.core.errors import NotFound
+from tent.core.posts import META_TYPE
+from tent.handlers.common import json_response, post_url, posts_of, settings_of
+
+META_REL = "https://tent.io/rels/meta-post"
+
+
+async def _meta_url(request: web.Request) -> str:
+    settings = settings_of(request)
+    meta = await posts_of(request).latest_of_type(settings.entity, META_TYPE)
+    if meta is None:
+        raise NotFound()
+    return post_url(settings, settings.entity, meta["id"])
+
+
+async def entity_root(request: web.Request) -> web.Response:
+    """HEAD and GET of the entity URL: a Link header, and for GET a page with the same link."""
+    url = await _meta_url(request)
+    headers = {"Link": f'<{url}>; rel="{META_REL}"'}
+    if request.method == "HEAD":
+        return web.Response(headers=headers, content_type="text/html")
+    entity = html.escape(settings_of(request).entity)
+    href = html.escape(url)
+    page = (
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+        f"<title>{entity}</title>"
+        f'<link href="{href}" rel="{META_REL}" />'
+        "</head><body>"
+        f"<h1>{entity}</h1><p>This is a Tent entity. Point a Tent app at this address.</p>"
+        "</body></html>\n"
+    )
+    return web.Response(text=page, content_type="text/html", headers=headers)
+
+
+async def server_info(request: web.Request) -> web.Response:
+    """No document defines server_info; this is decision D-07's shape."""
+    settings = settings_of(request)
+    return json_response(request, {
+        "name": tent.SERVER_NAME,
+        "version": tent.__version__,
+        "tent_version": "0.3",
+        "entity": settings.entity,
+    }, public=True)

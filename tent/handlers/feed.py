@@ -1,0 +1,32 @@
+"""posts_feed: the latest version of every post the requester may see, newest first."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from tent.core import media
+from tent.core.feed import page_links, parse_feed_query
+from tent.core.render import render_post
+from tent.handlers.common import json_response, posts_of, principal_of, query_pairs, settings_of
+from tent.handlers.posts import inline_refs
+
+
+async def posts_feed(request: web.Request) -> web.Response:
+    settings, principal = settings_of(request), principal_of(request)
+    store = posts_of(request)
+    query = parse_feed_query(query_pairs(request), app_level=principal.app_level)
+    vis = principal.feed_visibility(settings.entity)
+    headers = {}
+    if request.method == "HEAD":
+        count = await store.feed_count(query, vis, private_mentions=principal.app_level)
+        headers["Count"] = str(count)
+    # HEAD builds the body too: its ETag must equal GET's (aiohttp sends no body for HEAD).
+    page = await store.feed(query, vis, private_mentions=principal.app_level)
+    body: dict = {
+        "pages": page_links(query, page.posts, older_exist=page.older_exist),
+        "posts": [render_post(p, principal) for p in page.posts],
+    }
+    if query.max_refs:
+        body["refs"] = await inline_refs(store, page.posts, query.max_refs, principal, settings.entity)
+    return json_response(request, body, content_type=media.FEED, public=principal.is_anonymous,
+                         headers=headers)

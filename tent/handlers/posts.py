@@ -1,0 +1,250 @@
+"""new_post, and GET/HEAD/PUT/DELETE of a post URL (with its versions/children/mentions lists)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from tent.core import media
+from tent.core.errors import NotFound, TentError, Unauthorized
+from tent.core.feed import FeedQuery, page_links, parse_feed_query
+from tent.core.posts import build_delete_post, build_import, build_new_post, build_new_version, now_ms
+from tent.core.principal import Principal, is_public
+from tent.core.render import render_mention_item, render_post, render_version_item
+from tent.core.types import PostType
+from tent.core.validation import validate_post
+from tent.handlers.common import (
+    int_param,
+    json_response,
+    parse_post_path,
+    posts_of,
+    principal_of,
+    query_pairs,
+    settings_of,
+)
+from tent.store.posts import Page, PostStore
+
+APP_TYPE_BASE = "https://tent.io/types/app/v0"
+INVALID_CONTENT_TYPE = (
+    "Invalid Content-Type header. The header must be application/vnd.tent.post.v0+json "
+    "or multipart/form-data."
+)
+
+
+async def read_post_body(request: web.Request) -> tuple[dict[str, Any], PostType, media.MediaType]:
+    """Parse and validate a JSON post body, in tentd's check order (§3.1)."""
+    content_type = media.parse_media_type(request.headers.get("Content-Type"))
+    if content_type.mime.startswith("multipart/"):
+        raise TentError("Posts with attachments (multipart/form-data) are not supported yet", 415)
+    raw = await request.read()
+    if not raw.strip():
+        raise TentError("Request body missing.")
+    try:
+        parsed = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise TentError("Invalid JSON") from None
+    body, post_type = validate_post(parsed)
+    if content_type.mime != media.POST or content_type.params.get("type") != body["type"]:
+        raise TentError(INVALID_CONTENT_TYPE, 415)
+    return body, post_type, content_type
+
+
+def post_response(request: web.Request, post: dict[str, Any], principal: Principal,
+                  extra: dict[str, Any] | None = None) -> web.Response:
+    return json_response(
+        request,
+        {"post": render_post(post, principal), **(extra or {})},
+        content_type=media.post_media_type(post["type"]),
+        public=principal.is_anonymous and is_public(post),
+        vary_accept=True,
+    )
+
+
+def may_create(principal: Principal, post_type: PostType, type_uri: str) -> bool:
+    """Anonymous requests may only register apps (D-19)."""
+    if principal.is_anonymous:
+        return post_type.base_version == APP_TYPE_BASE
+    return principal.can_write_type(type_uri)
+
+
+async def new_post(request: web.Request) -> web.Response:
+    settings, principal = settings_of(request), principal_of(request)
+    body, post_type, _ = await read_post_body(request)
+    if not may_create(principal, post_type, body["type"]):
+        raise Unauthorized(403)
+    post = build_new_post(body, entity=settings.entity, now=now_ms(), app=principal.app)
+    await posts_of(request).create(post)
+    return post_response(request, post, principal)
+
+
+async def put_post(request: web.Request) -> web.Response:
+    settings, principal = settings_of(request), principal_of(request)
+    entity, post_id = parse_post_path(request)
+    body, _, content_type = await read_post_body(request)
+    rel = content_type.params.get("rel")
+    store = posts_of(request)
+    if rel == media.REL_IMPORT:
+        if not (principal.has_scope("import") and principal.can_write_type(body["type"])):
+            raise Unauthorized(401 if principal.is_anonymous else 403)
+        post = build_import({**body, "entity": entity, "id": post_id}, now=now_ms())
+        await store.add_version(post)
+        return post_response(request, post, principal)
+    if rel == media.REL_NOTIFICATION:
+        # Notifications must be signed with relationship credentials we issued; there are
+        # none until federation exists, so no request can qualify.
+        raise Unauthorized(403)
+    if rel is not None:
+        raise TentError(f"Unknown rel: {rel}")
+    if principal.is_anonymous:
+        raise Unauthorized(401)
+    latest = await store.get(entity, post_id)
+    if latest is None or not principal.can_read(latest, settings.entity):
+        raise NotFound()
+    if entity != settings.entity or not (
+        principal.can_write_type(body["type"]) and principal.can_write_type(latest["type"])
+    ):
+        raise Unauthorized(403)
+    post = build_new_version(body, latest, now=now_ms(), app=principal.app)
+    await store.add_version(post)
+    return post_response(request, post, principal)
+
+
+async def delete_post(request: web.Request) -> web.Response:
+    settings, principal = settings_of(request), principal_of(request)
+    entity, post_id = parse_post_path(request)
+    version = request.query.get("version")
+    store = posts_of(request)
+    post = await store.get(entity, post_id, version)
+    if post is None or not principal.can_read(post, settings.entity):
+        raise NotFound()
+    if not principal.can_write_type(post["type"]):
+        raise Unauthorized(401 if principal.is_anonymous else 403)
+    record = None
+    if entity == settings.entity and request.headers.get("Create-Delete-Post", "true") != "false":
+        record = build_delete_post(post, version=version, now=now_ms(), app=principal.app)
+    async with store.pool.acquire() as conn, conn.transaction():
+        if version is None:
+            await store.delete_post(entity, post_id, conn)
+        else:
+            await store.delete_version(entity, post_id, version, conn)
+        if record is not None:
+            await store.create(record, conn)
+    if record is None:
+        return web.Response(status=200)
+    return post_response(request, record, principal)
+
+
+# -- reading ---------------------------------------------------------------------------
+
+
+async def readable_post(request: web.Request, entity: str, post_id: str,
+                        version: str | None) -> dict[str, Any]:
+    """The requested version, or the newest version this requester may read (D-10); 404s
+    hide posts that exist but may not be read."""
+    settings, principal = settings_of(request), principal_of(request)
+    if entity != settings.entity and not principal.app_level:
+        raise NotFound()
+    store = posts_of(request)
+    post = await store.get(entity, post_id, version)
+    if post is not None and principal.can_read(post, settings.entity):
+        return post
+    if version is None and post is not None:
+        visible = await store.get_many([(entity, post_id)], principal.feed_visibility(settings.entity))
+        if visible:
+            return visible[0]
+    raise NotFound()
+
+
+async def inline_refs(store: PostStore, posts: list[dict[str, Any]], max_refs: int,
+                      principal: Principal, own_entity: str) -> list[dict[str, Any]]:
+    """The posts referenced by each post's first `max_refs` refs that the requester may read:
+    the pinned version when a ref names one, else the newest readable (D-23)."""
+    wanted: list[dict[str, Any]] = []
+    for post in posts:
+        for ref in (post.get("refs") or [])[:max_refs]:
+            wanted.append({"entity": ref.get("entity") or post["entity"], "post": ref["post"],
+                           "version": ref.get("version")})
+    if not wanted:
+        return []
+    found = await store.get_many([(w["entity"], w["post"]) for w in wanted],
+                                 principal.feed_visibility(own_entity))
+    out: list[dict[str, Any]] = []
+    seen: set[tuple[str, str, str]] = set()
+    for w in wanted:
+        candidates = [p for p in found if p["entity"] == w["entity"] and p["id"] == w["post"]
+                      and (w["version"] is None or p["version"]["id"] == w["version"])
+                      and principal.can_read(p, own_entity)]
+        if not candidates:
+            continue
+        chosen = candidates[0]
+        key = (chosen["entity"], chosen["id"], chosen["version"]["id"])
+        if key not in seen:
+            seen.add(key)
+            out.append(render_post(chosen, principal))
+    return out
+
+
+async def get_post(request: web.Request) -> web.Response:
+    entity, post_id = parse_post_path(request)
+    representation = media.choose_post_representation(request.headers.get("Accept"))
+    if representation != media.POST:
+        return await _post_list(request, entity, post_id, representation)
+    settings, principal = settings_of(request), principal_of(request)
+    version = request.query.get("version")
+    post = await readable_post(request, entity, post_id, None if version in (None, "latest") else version)
+    extra: dict[str, Any] = {}
+    max_refs = int_param(request, "max_refs")
+    if max_refs and principal.app_level:
+        extra["refs"] = await inline_refs(posts_of(request), [post], min(max_refs, 5), principal,
+                                          settings.entity)
+    return post_response(request, post, principal, extra)
+
+
+def _list_query(request: web.Request) -> FeedQuery:
+    """Lists page like the feed, keyed on (version.received_at, version id) (D-25)."""
+    params = [(k, v) for k, v in query_pairs(request) if k not in ("sort_by", "version")]
+    query = parse_feed_query(params, app_level=principal_of(request).app_level)
+    return dataclasses.replace(query, sort_by="version.received_at", max_refs=0)
+
+
+async def _post_list(request: web.Request, entity: str, post_id: str, kind: str) -> web.Response:
+    settings, principal = settings_of(request), principal_of(request)
+    store = posts_of(request)
+    version = request.query.get("version")
+    post = await readable_post(request, entity, post_id,
+                               None if version in (None, "latest") else version)
+    query = _list_query(request)
+    vis = principal.feed_visibility(settings.entity)
+
+    async def fetch(count: bool) -> Page | int:
+        if kind == media.VERSIONS:
+            return await store.versions(entity, post_id, query, vis, count=count)
+        if kind == media.CHILDREN:
+            return await store.children(entity, post_id, post["version"]["id"], query, vis,
+                                        count=count)
+        return await store.mentioning(entity, post_id, query, vis,
+                                      private_mentions=principal.app_level, count=count)
+
+    headers = {"Count": str(await fetch(True))} if request.method == "HEAD" else {}
+    page = await fetch(False)
+    assert isinstance(page, Page)
+    return json_response(request, _list_body(kind, page, query, entity, post_id, principal),
+                         content_type=kind, vary_accept=True, headers=headers,
+                         public=principal.is_anonymous)
+
+
+def _list_body(kind: str, page: Page, query: FeedQuery, entity: str, post_id: str,
+               principal: Principal) -> dict[str, Any]:
+    pages = page_links(query, page.posts, older_exist=page.older_exist)
+    if kind in (media.VERSIONS, media.CHILDREN):
+        items = [render_version_item(p, principal) for p in page.posts]
+        return {"versions": items, "pages": pages}
+    items = []
+    for p in page.posts:
+        mention = next((m for m in p.get("mentions") or []
+                        if m.get("entity") == entity and m.get("post") == post_id), {})
+        items.append(render_mention_item(p, entity, mention.get("public") is not False))
+    return {"mentions": items, "pages": pages}

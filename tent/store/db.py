@@ -1,0 +1,112 @@
+"""Connection pool, numbered migrations, and the embedded PostgreSQL default."""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+
+log = logging.getLogger(__name__)
+
+_MIGRATION_RE = re.compile(r"^(\d+)_[\w-]+\.sql$")
+_MIGRATION_LOCK = 0x7E47_0001  # advisory lock key: one migrator at a time
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec(
+        "jsonb",
+        encoder=lambda v: orjson.dumps(v).decode(),
+        decoder=orjson.loads,
+        schema="pg_catalog",
+    )
+
+
+async def create_pool(dsn: str, size: int = 10) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        dsn, min_size=1, max_size=size, init=_init_connection, command_timeout=30
+    )
+
+
+def migration_files() -> list[tuple[int, str, str]]:
+    """(number, name, sql) for every migration shipped with the package, in order."""
+    found = []
+    for entry in resources.files("tent.migrations").iterdir():
+        m = _MIGRATION_RE.match(entry.name)
+        if m:
+            found.append((int(m.group(1)), entry.name, entry.read_text()))
+    found.sort()
+    return found
+
+
+async def migrate(conn: asyncpg.Connection) -> list[str]:
+    """Apply the missing migrations in order, each in its own transaction; safe to run twice."""
+    applied: list[str] = []
+    await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+    try:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        for number, name, sql in migration_files():
+            if number in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", number, name
+                )
+            log.info("applied migration %s", name)
+            applied.append(name)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+    return applied
+
+
+async def get_state(conn: Any, key: str) -> Any:
+    return await conn.fetchval("SELECT value FROM server_state WHERE key = $1", key)
+
+
+async def set_state(conn: Any, key: str, value: Any) -> None:
+    await conn.execute(
+        "INSERT INTO server_state (key, value) VALUES ($1, $2)"
+        " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+        key,
+        value,
+    )
+
+
+async def set_state_if_absent(conn: Any, key: str, value: Any) -> Any:
+    """Store `value` unless the key exists; return whichever value is now stored."""
+    await conn.execute(
+        "INSERT INTO server_state (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        key,
+        value,
+    )
+    return await get_state(conn, key)
+
+
+def start_embedded(data_dir: Path) -> tuple[str, Any]:
+    """Start (or reuse) a private PostgreSQL under data_dir; returns (dsn, handle).
+
+    The pip-packaged server runs as an unprivileged system user when we are root, which is
+    what CI and the Docker image's first start do.
+    """
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        import pgserver  # imported lazily: only the embedded default needs it
+
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    pg_dir = (data_dir / "postgres").resolve()
+    pg_dir.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        server = pgserver.get_server(pg_dir, cleanup_mode="stop")
+    return server.get_uri(), server

@@ -1,0 +1,343 @@
+"""Posts, one row per version, and the queries behind GET post, the lists and the feed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from tent.core.feed import FeedQuery, Position
+from tent.core.principal import Visibility, is_public
+from tent.core.types import TypeSelector, parse_type
+
+_SORT_COLUMNS = {
+    "received_at": "received_at",
+    "published_at": "published_at",
+    "version.received_at": "version_received_at",
+    "version.published_at": "version_published_at",
+}
+
+_INSERT = """
+WITH p AS (
+    INSERT INTO posts (entity, post_id, version_id, type, type_base, type_fragment,
+                       published_at, received_at, version_published_at, version_received_at,
+                       public, latest, data)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+    ON CONFLICT (entity, post_id, version_id) DO NOTHING
+    RETURNING seq
+), m AS (
+    INSERT INTO mentions (post_seq, entity, post_id, public)
+    SELECT p.seq, x.entity, x.post_id, x.public
+    FROM p, unnest($14::text[], $15::text[], $16::bool[]) AS x(entity, post_id, public)
+), r AS (
+    INSERT INTO parents (post_seq, entity, post_id, version_id)
+    SELECT p.seq, y.entity, y.post_id, y.version_id
+    FROM p, unnest($17::text[], $18::text[], $19::text[]) AS y(entity, post_id, version_id)
+)
+SELECT seq FROM p
+"""
+
+
+class Args:
+    """Collects query arguments and hands out `$n` placeholders, so SQL is built safely."""
+
+    def __init__(self, *initial: Any) -> None:
+        self.values: list[Any] = list(initial)
+
+    def __call__(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+
+@dataclass(slots=True)
+class Page:
+    posts: list[dict[str, Any]]
+    older_exist: bool
+
+
+def _insert_args(post: dict[str, Any], latest: bool) -> list[Any]:
+    parsed = parse_type(post["type"])
+    assert parsed is not None, "validated before storing"
+    version = post["version"]
+    mentions = post.get("mentions") or []
+    parents = version.get("parents") or []
+    return [
+        post["entity"], post["id"], version["id"], post["type"], parsed.base_version,
+        parsed.fragment, post["published_at"], post["received_at"], version["published_at"],
+        version["received_at"], is_public(post), latest, post,
+        [m.get("entity") or post["entity"] for m in mentions],
+        [m.get("post") for m in mentions],
+        [m.get("public") is not False for m in mentions],
+        [p.get("entity") or post["entity"] for p in parents],
+        [p.get("post") or post["id"] for p in parents],
+        [p["version"] for p in parents],
+    ]
+
+
+def _type_condition(selectors: Iterable[TypeSelector | str], arg: Args) -> str:
+    """SQL matching any of the selectors; `all` (or an unparsable string) as in §2.4."""
+    parts = []
+    for sel in selectors:
+        parsed = TypeSelector.parse(sel) if isinstance(sel, str) else sel
+        if parsed is None:
+            continue
+        if parsed.base_version is None:
+            return "TRUE"
+        if parsed.fragment is None:
+            parts.append(f"p.type_base = {arg(parsed.base_version)}")
+        else:
+            parts.append(
+                f"(p.type_base = {arg(parsed.base_version)} AND p.type_fragment = {arg(parsed.fragment)})"
+            )
+    return "(" + " OR ".join(parts) + ")" if parts else "FALSE"
+
+
+def _visibility_condition(vis: Visibility, arg: Args) -> list[str]:
+    conds = []
+    if vis.own_entity is not None:
+        conds.append(f"p.entity = {arg(vis.own_entity)}")
+    if vis.private_types is not None:
+        private_ok = [_type_condition(vis.private_types, arg)]
+        if vis.peer_entity:
+            private_ok.append(f"(p.data->'permissions'->'entities') ? {arg(vis.peer_entity)}")
+        conds.append(f"(p.public OR {' OR '.join(private_ok)})")
+    return conds
+
+
+def _position_condition(column: str, pos: Position, op: str, arg: Args) -> str:
+    if pos.version is None:
+        return f"p.{column} {op} {arg(pos.ts)}"
+    return f"(p.{column}, p.version_id) {op} ({arg(pos.ts)}, {arg(pos.version)})"
+
+
+class PostStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    # -- writing -----------------------------------------------------------------------
+
+    async def create(self, post: dict[str, Any], conn: Any = None) -> bool:
+        """Store the first version of a new post; False if that exact version existed."""
+        if conn is None:
+            async with self.pool.acquire() as conn:
+                return await conn.fetchval(_INSERT, *_insert_args(post, True)) is not None
+        return await conn.fetchval(_INSERT, *_insert_args(post, True)) is not None
+
+    async def add_version(self, post: dict[str, Any], conn: Any = None) -> bool:
+        """Store a version of a post that may already have others; keeps `latest` right.
+
+        The latest version is the one with the greatest (version.received_at, version id).
+        """
+        if conn is None:
+            async with self.pool.acquire() as conn, conn.transaction():
+                return await self._add_version(conn, post)
+        return await self._add_version(conn, post)
+
+    async def _add_version(self, conn: Any, post: dict[str, Any]) -> bool:
+        current = await conn.fetchrow(
+            "SELECT seq, version_received_at, version_id FROM posts"
+            " WHERE entity = $1 AND post_id = $2 AND latest FOR UPDATE",
+            post["entity"], post["id"],
+        )
+        version = post["version"]
+        newest = current is None or (version["received_at"], version["id"]) > (
+            current["version_received_at"], current["version_id"],
+        )
+        seq = await conn.fetchval(_INSERT, *_insert_args(post, newest))
+        if seq is None:
+            return False
+        if newest and current is not None:
+            await conn.execute("UPDATE posts SET latest = false WHERE seq = $1", current["seq"])
+        return True
+
+    async def delete_post(self, entity: str, post_id: str, conn: Any = None) -> int:
+        sql = "DELETE FROM posts WHERE entity = $1 AND post_id = $2"
+        if conn is None:
+            return _count(await self.pool.execute(sql, entity, post_id))
+        return _count(await conn.execute(sql, entity, post_id))
+
+    async def delete_version(self, entity: str, post_id: str, version: str, conn: Any = None) -> int:
+        if conn is None:
+            async with self.pool.acquire() as conn, conn.transaction():
+                return await self._delete_version(conn, entity, post_id, version)
+        return await self._delete_version(conn, entity, post_id, version)
+
+    async def _delete_version(self, conn: Any, entity: str, post_id: str, version: str) -> int:
+        was_latest = await conn.fetchval(
+            "DELETE FROM posts WHERE entity = $1 AND post_id = $2 AND version_id = $3 RETURNING latest",
+            entity, post_id, version,
+        )
+        if was_latest is None:
+            return 0
+        if was_latest:
+            await conn.execute(
+                "UPDATE posts SET latest = true WHERE seq = (SELECT seq FROM posts"
+                " WHERE entity = $1 AND post_id = $2"
+                " ORDER BY version_received_at DESC, version_id DESC LIMIT 1)",
+                entity, post_id,
+            )
+        return 1
+
+    # -- reading one post --------------------------------------------------------------
+
+    async def get(self, entity: str, post_id: str, version: str | None = None) -> dict[str, Any] | None:
+        if version is None:
+            return await self.pool.fetchval(
+                "SELECT data FROM posts WHERE entity = $1 AND post_id = $2 AND latest", entity, post_id
+            )
+        return await self.pool.fetchval(
+            "SELECT data FROM posts WHERE entity = $1 AND post_id = $2 AND version_id = $3",
+            entity, post_id, version,
+        )
+
+    async def latest_of_type(self, entity: str, post_type: str) -> dict[str, Any] | None:
+        return await self.pool.fetchval(
+            "SELECT data FROM posts WHERE entity = $1 AND type = $2 AND latest"
+            " ORDER BY received_at DESC LIMIT 1",
+            entity, post_type,
+        )
+
+    async def get_many(
+        self, keys: Iterable[tuple[str, str]], vis: Visibility
+    ) -> list[dict[str, Any]]:
+        """Every visible version of the given (entity, post id) pairs, newest first."""
+        keys = list(dict.fromkeys(keys))
+        if not keys:
+            return []
+        arg = Args([k[0] for k in keys], [k[1] for k in keys])
+        conds = _visibility_condition(vis, arg)
+        where = " AND ".join(["(p.entity, p.post_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+                              *conds])
+        rows = await self.pool.fetch(
+            f"SELECT p.data FROM posts p WHERE {where}"
+            " ORDER BY p.version_received_at DESC, p.version_id DESC",
+            *arg.values,
+        )
+        return [r["data"] for r in rows]
+
+    # -- lists and the feed ------------------------------------------------------------
+
+    async def feed(self, query: FeedQuery, vis: Visibility, *, private_mentions: bool) -> Page:
+        arg = Args()
+        conds = ["p.latest", *_visibility_condition(vis, arg), *self._filters(query, arg, private_mentions)]
+        return await self._page(conds, arg, query)
+
+    async def feed_count(self, query: FeedQuery, vis: Visibility, *, private_mentions: bool) -> int:
+        arg = Args()
+        conds = ["p.latest", *_visibility_condition(vis, arg), *self._filters(query, arg, private_mentions)]
+        conds += self._positions(query, arg)
+        return await self.pool.fetchval(f"SELECT count(*) FROM posts p WHERE {' AND '.join(conds)}",
+                                        *arg.values)
+
+    async def versions(self, entity: str, post_id: str, query: FeedQuery, vis: Visibility,
+                       *, count: bool = False) -> Page | int:
+        arg = Args()
+        conds = [f"p.entity = {arg(entity)}", f"p.post_id = {arg(post_id)}",
+                 *_visibility_condition(vis, arg)]
+        return await self._page_or_count(conds, arg, query, count)
+
+    async def children(self, entity: str, post_id: str, version: str, query: FeedQuery,
+                       vis: Visibility, *, count: bool = False) -> Page | int:
+        arg = Args()
+        conds = [
+            "EXISTS (SELECT 1 FROM parents x WHERE x.post_seq = p.seq"
+            f" AND x.entity = {arg(entity)} AND x.post_id = {arg(post_id)}"
+            f" AND x.version_id = {arg(version)})",
+            *_visibility_condition(vis, arg),
+        ]
+        return await self._page_or_count(conds, arg, query, count)
+
+    async def mentioning(self, entity: str, post_id: str, query: FeedQuery, vis: Visibility,
+                         *, private_mentions: bool, count: bool = False) -> Page | int:
+        arg = Args()
+        public_only = "" if private_mentions else " AND m.public"
+        conds = [
+            "p.latest",
+            "EXISTS (SELECT 1 FROM mentions m WHERE m.post_seq = p.seq"
+            f" AND m.entity = {arg(entity)} AND m.post_id = {arg(post_id)}{public_only})",
+            *_visibility_condition(vis, arg),
+        ]
+        return await self._page_or_count(conds, arg, query, count)
+
+    # -- query building ----------------------------------------------------------------
+
+    @staticmethod
+    def _filters(query: FeedQuery, arg: Args, private_mentions: bool) -> list[str]:
+        conds = []
+        if query.types:
+            conds.append(_type_condition(query.types, arg))
+        if query.entities:
+            conds.append(f"p.entity = ANY({arg(list(query.entities))}::text[])")
+        public_only = "" if private_mentions else " AND m.public"
+        for group in query.mentions:
+            options = []
+            for sel in group:
+                if sel.post is None:
+                    options.append(f"m.entity = {arg(sel.entity)}")
+                else:
+                    options.append(f"(m.entity = {arg(sel.entity)} AND m.post_id = {arg(sel.post)})")
+            conds.append(
+                "EXISTS (SELECT 1 FROM mentions m WHERE m.post_seq = p.seq"
+                f"{public_only} AND ({' OR '.join(options)}))"
+            )
+        return conds
+
+    @staticmethod
+    def _positions(query: FeedQuery, arg: Args) -> list[str]:
+        column = _SORT_COLUMNS[query.sort_by]
+        conds = []
+        if query.before is not None:
+            conds.append(_position_condition(column, query.before, "<", arg))
+        for pos in (query.since, query.until):
+            if pos is not None:
+                conds.append(_position_condition(column, pos, ">", arg))
+        return conds
+
+    async def _page_or_count(self, conds: list[str], arg: Args, query: FeedQuery,
+                             count: bool) -> Page | int:
+        if count:
+            conds = conds + self._positions(query, arg)
+            return await self.pool.fetchval(
+                f"SELECT count(*) FROM posts p WHERE {' AND '.join(conds)}", *arg.values
+            )
+        return await self._page(conds, arg, query)
+
+    async def _page(self, base_conds: list[str], arg: Args, query: FeedQuery) -> Page:
+        """One page, newest first, plus whether older posts match the same filters."""
+        column = _SORT_COLUMNS[query.sort_by]
+        if query.limit == 0:
+            return Page([], False)
+        conds = base_conds + self._positions(query, arg)
+        direction = "ASC" if query.ascending else "DESC"
+        rows = await self.pool.fetch(
+            f"SELECT p.data, p.{column} AS sort_ts, p.version_id FROM posts p"
+            f" WHERE {' AND '.join(conds)}"
+            f" ORDER BY p.{column} {direction}, p.version_id {direction}"
+            f" LIMIT {query.limit + 1}",
+            *arg.values,
+        )
+        if not query.ascending:
+            older = len(rows) > query.limit
+            rows = rows[: query.limit]
+            return Page([r["data"] for r in rows], older)
+        rows = list(reversed(rows[: query.limit]))
+        if not rows or query.since == Position(0):
+            return Page([r["data"] for r in rows], False)
+        oldest = rows[-1]
+        probe_conds = list(base_conds)
+        if query.before is not None:
+            probe_conds.append(_position_condition(column, query.before, "<", arg))
+        probe_conds.append(
+            _position_condition(column, Position(oldest["sort_ts"], oldest["version_id"]), "<", arg)
+        )
+        older = await self.pool.fetchval(
+            f"SELECT EXISTS (SELECT 1 FROM posts p WHERE {' AND '.join(probe_conds)})", *arg.values
+        )
+        return Page([r["data"] for r in rows], bool(older))
+
+
+def _count(status: str) -> int:
+    """asyncpg returns the command tag, e.g. 'DELETE 3'."""
+    return int(status.rsplit(" ", 1)[-1])
