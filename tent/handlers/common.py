@@ -19,7 +19,7 @@ from tent.store.posts import PostStore
 
 SETTINGS = web.AppKey("settings", Settings)
 POSTS = web.AppKey("posts", PostStore)
-PRINCIPAL = "tent.principal"
+PRINCIPAL = web.RequestKey("principal", Principal)
 
 
 def settings_of(request: web.Request) -> Settings:
