@@ -9,6 +9,7 @@ from tent.core.feed import page_links, parse_feed_query
 from tent.core.render import render_post
 from tent.handlers.common import json_response, posts_of, principal_of, query_pairs, settings_of
 from tent.handlers.posts import inline_refs
+from tent.store.posts import Page
 
 
 async def posts_feed(request: web.Request) -> web.Response:
@@ -18,10 +19,11 @@ async def posts_feed(request: web.Request) -> web.Response:
     vis = principal.feed_visibility(settings.entity)
     headers = {}
     if request.method == "HEAD":
-        count = await store.feed_count(query, vis, private_mentions=principal.app_level)
+        count = await store.feed(query, vis, private_mentions=principal.app_level, count=True)
         headers["Count"] = str(count)
     # HEAD builds the body too: its ETag must equal GET's (aiohttp sends no body for HEAD).
     page = await store.feed(query, vis, private_mentions=principal.app_level)
+    assert isinstance(page, Page)
     body: dict = {
         "pages": page_links(query, page.posts, older_exist=page.older_exist),
         "posts": [render_post(p, principal) for p in page.posts],

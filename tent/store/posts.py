@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +49,9 @@ class Args:
     def __call__(self, value: Any) -> str:
         self.values.append(value)
         return f"${len(self.values)}"
+
+
+Where = Callable[["Args"], list[str]]
 
 
 @dataclass(slots=True)
@@ -219,47 +222,47 @@ class PostStore:
 
     # -- lists and the feed ------------------------------------------------------------
 
-    async def feed(self, query: FeedQuery, vis: Visibility, *, private_mentions: bool) -> Page:
-        arg = Args()
-        conds = ["p.latest", *_visibility_condition(vis, arg), *self._filters(query, arg, private_mentions)]
-        return await self._page(conds, arg, query)
+    async def feed(self, query: FeedQuery, vis: Visibility, *, private_mentions: bool,
+                   count: bool = False) -> Page | int:
+        def where(arg: Args) -> list[str]:
+            return ["p.latest", *_visibility_condition(vis, arg),
+                    *self._filters(query, arg, private_mentions)]
 
-    async def feed_count(self, query: FeedQuery, vis: Visibility, *, private_mentions: bool) -> int:
-        arg = Args()
-        conds = ["p.latest", *_visibility_condition(vis, arg), *self._filters(query, arg, private_mentions)]
-        conds += self._positions(query, arg)
-        return await self.pool.fetchval(f"SELECT count(*) FROM posts p WHERE {' AND '.join(conds)}",
-                                        *arg.values)
+        return await self._page_or_count(where, query, count)
 
     async def versions(self, entity: str, post_id: str, query: FeedQuery, vis: Visibility,
                        *, count: bool = False) -> Page | int:
-        arg = Args()
-        conds = [f"p.entity = {arg(entity)}", f"p.post_id = {arg(post_id)}",
-                 *_visibility_condition(vis, arg)]
-        return await self._page_or_count(conds, arg, query, count)
+        def where(arg: Args) -> list[str]:
+            return [f"p.entity = {arg(entity)}", f"p.post_id = {arg(post_id)}",
+                    *_visibility_condition(vis, arg)]
+
+        return await self._page_or_count(where, query, count)
 
     async def children(self, entity: str, post_id: str, version: str, query: FeedQuery,
                        vis: Visibility, *, count: bool = False) -> Page | int:
-        arg = Args()
-        conds = [
-            "EXISTS (SELECT 1 FROM parents x WHERE x.post_seq = p.seq"
-            f" AND x.entity = {arg(entity)} AND x.post_id = {arg(post_id)}"
-            f" AND x.version_id = {arg(version)})",
-            *_visibility_condition(vis, arg),
-        ]
-        return await self._page_or_count(conds, arg, query, count)
+        def where(arg: Args) -> list[str]:
+            return [
+                "EXISTS (SELECT 1 FROM parents x WHERE x.post_seq = p.seq"
+                f" AND x.entity = {arg(entity)} AND x.post_id = {arg(post_id)}"
+                f" AND x.version_id = {arg(version)})",
+                *_visibility_condition(vis, arg),
+            ]
+
+        return await self._page_or_count(where, query, count)
 
     async def mentioning(self, entity: str, post_id: str, query: FeedQuery, vis: Visibility,
                          *, private_mentions: bool, count: bool = False) -> Page | int:
-        arg = Args()
         public_only = "" if private_mentions else " AND m.public"
-        conds = [
-            "p.latest",
-            "EXISTS (SELECT 1 FROM mentions m WHERE m.post_seq = p.seq"
-            f" AND m.entity = {arg(entity)} AND m.post_id = {arg(post_id)}{public_only})",
-            *_visibility_condition(vis, arg),
-        ]
-        return await self._page_or_count(conds, arg, query, count)
+
+        def where(arg: Args) -> list[str]:
+            return [
+                "p.latest",
+                "EXISTS (SELECT 1 FROM mentions m WHERE m.post_seq = p.seq"
+                f" AND m.entity = {arg(entity)} AND m.post_id = {arg(post_id)}{public_only})",
+                *_visibility_condition(vis, arg),
+            ]
+
+        return await self._page_or_count(where, query, count)
 
     # -- query building ----------------------------------------------------------------
 
@@ -295,21 +298,17 @@ class PostStore:
                 conds.append(_position_condition(column, pos, ">", arg))
         return conds
 
-    async def _page_or_count(self, conds: list[str], arg: Args, query: FeedQuery,
-                             count: bool) -> Page | int:
+    async def _page_or_count(self, where: Where, query: FeedQuery, count: bool) -> Page | int:
+        """A page of the matching rows, newest first, or (count=True) how many match in all."""
+        column = _SORT_COLUMNS[query.sort_by]
+        arg = Args()
+        conds = where(arg) + self._positions(query, arg)
         if count:
-            conds = conds + self._positions(query, arg)
             return await self.pool.fetchval(
                 f"SELECT count(*) FROM posts p WHERE {' AND '.join(conds)}", *arg.values
             )
-        return await self._page(conds, arg, query)
-
-    async def _page(self, base_conds: list[str], arg: Args, query: FeedQuery) -> Page:
-        """One page, newest first, plus whether older posts match the same filters."""
-        column = _SORT_COLUMNS[query.sort_by]
         if query.limit == 0:
             return Page([], False)
-        conds = base_conds + self._positions(query, arg)
         direction = "ASC" if query.ascending else "DESC"
         rows = await self.pool.fetch(
             f"SELECT p.data, p.{column} AS sort_ts, p.version_id FROM posts p"
@@ -319,21 +318,21 @@ class PostStore:
             *arg.values,
         )
         if not query.ascending:
-            older = len(rows) > query.limit
-            rows = rows[: query.limit]
-            return Page([r["data"] for r in rows], older)
+            return Page([r["data"] for r in rows[: query.limit]], len(rows) > query.limit)
+        # A `since` page was read oldest first; whether older posts exist needs a probe.
         rows = list(reversed(rows[: query.limit]))
         if not rows or query.since == Position(0):
             return Page([r["data"] for r in rows], False)
         oldest = rows[-1]
-        probe_conds = list(base_conds)
+        probe = Args()
+        probe_conds = where(probe)
         if query.before is not None:
-            probe_conds.append(_position_condition(column, query.before, "<", arg))
+            probe_conds.append(_position_condition(column, query.before, "<", probe))
         probe_conds.append(
-            _position_condition(column, Position(oldest["sort_ts"], oldest["version_id"]), "<", arg)
+            _position_condition(column, Position(oldest["sort_ts"], oldest["version_id"]), "<", probe)
         )
         older = await self.pool.fetchval(
-            f"SELECT EXISTS (SELECT 1 FROM posts p WHERE {' AND '.join(probe_conds)})", *arg.values
+            f"SELECT EXISTS (SELECT 1 FROM posts p WHERE {' AND '.join(probe_conds)})", *probe.values
         )
         return Page([r["data"] for r in rows], bool(older))
 

@@ -1,0 +1,132 @@
+"""The `tent` command: serve, migrate, credentials, configuration from env and flags."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tent.config import Settings, settings_from
+
+TENT = [sys.executable, "-m", "tent"]
+
+
+def _env(**values: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TENT_")}
+    env.update(values)
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    proc = await asyncio.create_subprocess_exec(*TENT, *args, env=env, stdout=subprocess.PIPE,
+                                                stderr=subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    return subprocess.CompletedProcess(args, proc.returncode, out.decode(), err.decode())
+
+
+async def test_credentials_json_prints_owner_app_credentials_once_created(new_database) -> None:
+    env = _env(TENT_DATABASE_URL=await new_database(), TENT_ENTITY="https://me.example")
+    first = await _run("credentials", "--json", env=env)
+    assert first.returncode == 0, first.stderr
+    creds = json.loads(first.stdout)
+    assert set(creds) == {"entity", "app_id", "id", "hawk_key", "hawk_algorithm"}
+    assert creds["entity"] == "https://me.example" and creds["hawk_algorithm"] == "sha256"
+    assert len(creds["hawk_key"]) == 64
+    again = json.loads((await _run("credentials", "--json", env=env)).stdout)
+    assert again == creds
+
+
+async def test_migrate_is_idempotent(new_database) -> None:
+    env = _env(TENT_DATABASE_URL=await new_database())
+    for _ in range(2):
+        result = await _run("migrate", env=env)
+        assert result.returncode == 0, result.stderr
+
+
+async def test_serve_help_documents_every_environment_variable() -> None:
+    result = await _run("serve", "--help", env=_env())
+    assert result.returncode == 0
+    for var in ("TENT_ENTITY", "TENT_HOST", "TENT_PORT", "TENT_DATABASE_URL", "TENT_DATA_DIR",
+                "TENT_APP_APPROVAL", "TENT_ALLOW_PRIVATE_ADDRESSES", "TENT_DELIVERY_RETRY_BASE",
+                "TENT_DELIVERY_GIVE_UP_AFTER"):
+        assert var in result.stdout
+
+
+async def test_bad_configuration_is_a_clear_error() -> None:
+    result = await _run("migrate", env=_env(TENT_ENTITY="https://me.example/"))
+    assert result.returncode != 0
+    assert "trailing slash" in result.stderr and "Traceback" not in result.stderr
+
+
+async def _serve_until_ready(env: dict[str, str], port: int) -> asyncio.subprocess.Process:
+    proc = await asyncio.create_subprocess_exec(*TENT, "serve", env=env, stdout=subprocess.DEVNULL,
+                                                stderr=subprocess.PIPE)
+    async with aiohttp.ClientSession() as session:
+        for _ in range(600):
+            try:
+                async with session.head(f"http://127.0.0.1:{port}/") as resp:
+                    if resp.status == 200:
+                        return proc
+            except aiohttp.ClientConnectionError:
+                if proc.returncode is not None:
+                    raise AssertionError((await proc.stderr.read()).decode()) from None
+                await asyncio.sleep(0.05)
+    proc.kill()
+    raise AssertionError("server did not start")
+
+
+async def test_serve_with_database_url_answers_discovery(new_database) -> None:
+    port = _free_port()
+    env = _env(TENT_DATABASE_URL=await new_database(), TENT_PORT=str(port))
+    proc = await _serve_until_ready(env, port)
+    try:
+        async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/posts") as resp:
+            assert resp.status == 200
+            assert (await resp.json())["posts"][0]["entity"] == f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+async def test_serve_without_database_url_starts_an_embedded_postgresql(tmp_path: Path) -> None:
+    port = _free_port()
+    env = _env(TENT_DATA_DIR=str(tmp_path / "data"), TENT_PORT=str(port))
+    proc = await _serve_until_ready(env, port)
+    try:
+        assert (tmp_path / "data" / "postgres" / "PG_VERSION").exists()
+    finally:
+        proc.terminate()
+        await proc.wait()
+    assert proc.returncode == 0
+
+
+def test_settings_read_environment_and_flags_override_it() -> None:
+    s = settings_from({"TENT_PORT": "9000", "TENT_ALLOW_PRIVATE_ADDRESSES": "1"}, host="0.0.0.0")
+    assert s.port == 9000 and s.allow_private_addresses and s.host == "0.0.0.0"
+    assert s.entity == "http://localhost:9000"
+    assert (s.public_host, s.public_port) == ("localhost", 9000)
+
+
+def test_entity_with_a_path_prefixes_the_routes() -> None:
+    s = Settings(entity="https://example.org/u1/tent")
+    assert s.path_prefix == "/u1/tent" and s.public_port == 443
+
+
+@pytest.mark.parametrize("entity", ["ftp://x.example", "https://x.example/", "https://x.example?a=1",
+                                    "not a url"])
+def test_invalid_entities_are_refused(entity: str) -> None:
+    with pytest.raises(ValueError):
+        Settings(entity=entity)
