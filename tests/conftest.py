@@ -104,8 +104,9 @@ class Tent:
         body = {"type": post_type, **members}
         if content is not None:
             body["content"] = content
-        resp = await self.client.post("/posts", json=body,
-                                      headers={"Content-Type": f'{POST_MT}; type="{post_type}"'})
+        resp = await self.client.post(
+            "/posts", json=body, headers={"Content-Type": f'{POST_MT}; type="{post_type}"'}
+        )
         assert resp.status == 200, await resp.text()
         return (await resp.json())["post"]
 
@@ -113,10 +114,17 @@ class Tent:
         return await self.create(STATUS, {"text": text}, **members)
 
     async def update(self, post: dict, content: Any, **members: Any) -> dict:
-        body = {"type": post["type"], "content": content,
-                "version": {"parents": [{"version": post["version"]["id"]}]}, **members}
-        resp = await self.client.put(self.post_path(post["id"]), json=body,
-                                     headers={"Content-Type": f'{POST_MT}; type="{post["type"]}"'})
+        body = {
+            "type": post["type"],
+            "content": content,
+            "version": {"parents": [{"version": post["version"]["id"]}]},
+            **members,
+        }
+        resp = await self.client.put(
+            self.post_path(post["id"]),
+            json=body,
+            headers={"Content-Type": f'{POST_MT}; type="{post["type"]}"'},
+        )
         assert resp.status == 200, await resp.text()
         return (await resp.json())["post"]
 
@@ -135,9 +143,13 @@ async def make_server(
     async def make(**overrides: Any) -> Tent:
         port = unused_tcp_port_factory()
         values: dict[str, Any] = {
-            "entity": f"http://127.0.0.1:{port}", "host": "127.0.0.1", "port": port,
-            "database_url": await new_database(), "app_approval": "auto",
-            "allow_private_addresses": True, "delivery_retry_base": 0.05,
+            "entity": f"http://127.0.0.1:{port}",
+            "host": "127.0.0.1",
+            "port": port,
+            "database_url": await new_database(),
+            "app_approval": "auto",
+            "allow_private_addresses": True,
+            "delivery_retry_base": 0.05,
         }
         values.update(overrides)
         settings = Settings(**values)

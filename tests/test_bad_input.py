@@ -41,21 +41,28 @@ async def test_json_string_body_is_request_body_missing(tent: Tent) -> None:
 
 
 async def test_wrong_media_type_is_415(tent: Tent) -> None:
-    resp = await tent.client.post("/posts", json={"type": STATUS, "content": {"text": "x"}},
-                                  headers={"Content-Type": "application/json"})
+    resp = await tent.client.post(
+        "/posts",
+        json={"type": STATUS, "content": {"text": "x"}},
+        headers={"Content-Type": "application/json"},
+    )
     body = await _error(resp, 415)
     assert body["error"].startswith("Invalid Content-Type header.")
 
 
 async def test_type_parameter_must_equal_the_body_type(tent: Tent) -> None:
-    resp = await tent.client.post("/posts", json={"type": STATUS, "content": {"text": "x"}},
-                                  headers={"Content-Type": f'{POST_MT}; type="https://tent.io/types/status/v0#reply"'})
+    resp = await tent.client.post(
+        "/posts",
+        json={"type": STATUS, "content": {"text": "x"}},
+        headers={"Content-Type": f'{POST_MT}; type="https://tent.io/types/status/v0#reply"'},
+    )
     await _error(resp, 415)
 
 
 async def test_float_in_content_is_400_with_diff(tent: Tent) -> None:
-    resp = await tent.client.post("/posts", data=b'{"type": "%s", "content": {"text": "x", "n": 1.5}}'
-                                  % STATUS.encode(), headers=CT)
+    resp = await tent.client.post(
+        "/posts", data=b'{"type": "%s", "content": {"text": "x", "n": 1.5}}' % STATUS.encode(), headers=CT
+    )
     body = await _error(resp, 400)
     assert body["error"] == "Invalid Attributes"
     assert body["diff"][0]["path"] == "/content/n" and body["diff"][0]["op"] == "replace"
@@ -74,24 +81,27 @@ async def test_missing_type_is_type_not_specified(tent: Tent) -> None:
 
 
 async def test_status_longer_than_256_code_points_is_rejected(tent: Tent) -> None:
-    resp = await tent.client.post("/posts", json={"type": STATUS, "content": {"text": "é" * 257}},
-                                  headers=CT)
+    resp = await tent.client.post("/posts", json={"type": STATUS, "content": {"text": "é" * 257}}, headers=CT)
     await _error(resp, 400)
-    ok = await tent.client.post("/posts", json={"type": STATUS, "content": {"text": "😀" * 256}},
-                                headers=CT)
+    ok = await tent.client.post("/posts", json={"type": STATUS, "content": {"text": "😀" * 256}}, headers=CT)
     assert ok.status == 200
 
 
 async def test_repost_needs_a_single_ref_and_a_mention(tent: Tent) -> None:
     repost = "https://tent.io/types/repost/v0#https://tent.io/types/status/v0#"
-    resp = await tent.client.post("/posts", json={"type": repost},
-                                  headers={"Content-Type": f'{POST_MT}; type="{repost}"'})
+    resp = await tent.client.post(
+        "/posts", json={"type": repost}, headers={"Content-Type": f'{POST_MT}; type="{repost}"'}
+    )
     body = await _error(resp, 400)
     assert body["error"] == "Repost must have exactly one ref"
-    good = {"type": repost, "refs": [{"entity": "https://bob.example", "post": "p1"}],
-            "mentions": [{"entity": "https://bob.example", "post": "p1"}]}
-    resp = await tent.client.post("/posts", json=good,
-                                  headers={"Content-Type": f'{POST_MT}; type="{repost}"'})
+    good = {
+        "type": repost,
+        "refs": [{"entity": "https://bob.example", "post": "p1"}],
+        "mentions": [{"entity": "https://bob.example", "post": "p1"}],
+    }
+    resp = await tent.client.post(
+        "/posts", json=good, headers={"Content-Type": f'{POST_MT}; type="{repost}"'}
+    )
     assert resp.status == 200, await resp.text()
 
 
@@ -102,11 +112,22 @@ async def test_oversized_body_is_413_json(make_server) -> None:
     assert body == {"error": "Request body too large"}
 
 
-@pytest.mark.parametrize("query", [
-    "?limit=abc", "?limit=-1", "?sort_by=bogus", "?since=yesterday", "?before=1+a+b",
-    "?until=x", "?max_refs=many", "?since=1&until=2", "?types=not-a-type", "?profiles=friends",
-    "?limit=1&limit=2",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "?limit=abc",
+        "?limit=-1",
+        "?sort_by=bogus",
+        "?since=yesterday",
+        "?before=1+a+b",
+        "?until=x",
+        "?max_refs=many",
+        "?since=1&until=2",
+        "?types=not-a-type",
+        "?profiles=friends",
+        "?limit=1&limit=2",
+    ],
+)
 async def test_bad_feed_parameters_are_400(tent: Tent, query: str) -> None:
     await _error(await tent.client.get("/posts" + query), 400)
 
@@ -126,12 +147,28 @@ async def test_malformed_post_paths_are_404(tent: Tent, path: str) -> None:
 
 
 async def test_a_stream_of_malformed_requests_never_gets_a_5xx(tent: Tent) -> None:
-    bodies = [b"", b"null", b"[]", b"{}", b'{"type": 5}', b'{"type": "x"}', b'{"type": "' + STATUS.encode()
-              + b'", "content": []}', b"\x00\x01", b"{" * 5000, b"1" * 400, b'{"type":"' + STATUS.encode()
-              + b'","mentions":"x"}', b'{"type":"' + STATUS.encode() + b'","version":{"parents":[1]}}',
-              b'{"type":"' + STATUS.encode() + b'","content":{"text":"x"},"permissions":{"entities":[1]}}']
-    headers = [CT, {"Content-Type": "text/plain"}, {"Content-Type": f"{POST_MT}; type="},
-               {"Content-Type": "multipart/form-data; boundary=x"}, {}]
+    bodies = [
+        b"",
+        b"null",
+        b"[]",
+        b"{}",
+        b'{"type": 5}',
+        b'{"type": "x"}',
+        b'{"type": "' + STATUS.encode() + b'", "content": []}',
+        b"\x00\x01",
+        b"{" * 5000,
+        b"1" * 400,
+        b'{"type":"' + STATUS.encode() + b'","mentions":"x"}',
+        b'{"type":"' + STATUS.encode() + b'","version":{"parents":[1]}}',
+        b'{"type":"' + STATUS.encode() + b'","content":{"text":"x"},"permissions":{"entities":[1]}}',
+    ]
+    headers = [
+        CT,
+        {"Content-Type": "text/plain"},
+        {"Content-Type": f"{POST_MT}; type="},
+        {"Content-Type": "multipart/form-data; boundary=x"},
+        {},
+    ]
     for body in bodies:
         for h in headers:
             for method, path in (("POST", "/posts"), ("PUT", f"/posts/{tent.entity}/abc")):

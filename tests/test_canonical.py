@@ -55,38 +55,66 @@ def test_meta_post_canonical_string_matches_worked_example() -> None:
 
 
 def test_private_mention_does_not_change_the_version_id() -> None:
-    post = {"id": "a", "entity": "https://e.example", "type": "https://tent.io/types/status/v0#",
-            "published_at": 1, "version": {"published_at": 1}, "content": {"text": "hi"}}
+    post = {
+        "id": "a",
+        "entity": "https://e.example",
+        "type": "https://tent.io/types/status/v0#",
+        "published_at": 1,
+        "version": {"published_at": 1},
+        "content": {"text": "hi"},
+    }
     with_mention = dict(post, mentions=[{"post": "b", "public": False}])
     assert version_id(post) == version_id(with_mention)
 
 
 def test_only_the_matching_element_loses_redundant_post_and_entity() -> None:
-    post = {"id": "a", "entity": "https://e.example", "type": "https://x.example/t/v0#",
-            "published_at": 1, "version": {"published_at": 1},
-            "refs": [{"post": "a", "entity": "https://e.example"},
-                     {"post": "b", "entity": "https://o.example"}]}
+    post = {
+        "id": "a",
+        "entity": "https://e.example",
+        "type": "https://x.example/t/v0#",
+        "published_at": 1,
+        "version": {"published_at": 1},
+        "refs": [{"post": "a", "entity": "https://e.example"}, {"post": "b", "entity": "https://o.example"}],
+    }
     assert reduce_post(post)["refs"] == [{}, {"post": "b", "entity": "https://o.example"}]
 
 
 def test_original_entity_replaces_entity_before_redundancy_check() -> None:
-    post = {"id": "a", "entity": "https://new.example", "original_entity": "https://old.example",
-            "type": "https://x.example/t/v0#", "published_at": 1, "version": {"published_at": 1},
-            "mentions": [{"entity": "https://old.example", "post": "z"}]}
+    post = {
+        "id": "a",
+        "entity": "https://new.example",
+        "original_entity": "https://old.example",
+        "type": "https://x.example/t/v0#",
+        "published_at": 1,
+        "version": {"published_at": 1},
+        "mentions": [{"entity": "https://old.example", "post": "z"}],
+    }
     reduced = reduce_post(post)
     assert reduced["entity"] == "https://old.example"
     assert reduced["mentions"] == [{"post": "z"}]
 
 
 def test_empty_content_inner_objects_stay() -> None:
-    post = {"id": "a", "entity": "https://e.example", "type": "https://x.example/t/v0#",
-            "published_at": 1, "content": {"profile": {}}, "version": {"published_at": 1}}
+    post = {
+        "id": "a",
+        "entity": "https://e.example",
+        "type": "https://x.example/t/v0#",
+        "published_at": 1,
+        "content": {"profile": {}},
+        "version": {"published_at": 1},
+    }
     assert b'"content":{"profile":{}}' in canonical_json(post)
 
 
 def test_non_ascii_is_raw_utf8_and_controls_are_escaped() -> None:
-    post = {"id": "a", "entity": "https://e.example", "type": "https://x.example/t/v0#",
-            "published_at": 1, "content": {"text": "é/\n"}, "version": {"published_at": 1}}
+    post = {
+        "id": "a",
+        "entity": "https://e.example",
+        "type": "https://x.example/t/v0#",
+        "published_at": 1,
+        "content": {"text": "é/\n"},
+        "version": {"published_at": 1},
+    }
     assert '"text":"é/\\n"'.encode() in canonical_json(post)
 
 

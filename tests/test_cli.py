@@ -31,8 +31,9 @@ def _free_port() -> int:
 
 
 async def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    proc = await asyncio.create_subprocess_exec(*TENT, *args, env=env, stdout=subprocess.PIPE,
-                                                stderr=subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        *TENT, *args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     return subprocess.CompletedProcess(args, proc.returncode, out.decode(), err.decode())
 
@@ -59,9 +60,17 @@ async def test_migrate_is_idempotent(new_database) -> None:
 async def test_serve_help_documents_every_environment_variable() -> None:
     result = await _run("serve", "--help", env=_env())
     assert result.returncode == 0
-    for var in ("TENT_ENTITY", "TENT_HOST", "TENT_PORT", "TENT_DATABASE_URL", "TENT_DATA_DIR",
-                "TENT_APP_APPROVAL", "TENT_ALLOW_PRIVATE_ADDRESSES", "TENT_DELIVERY_RETRY_BASE",
-                "TENT_DELIVERY_GIVE_UP_AFTER"):
+    for var in (
+        "TENT_ENTITY",
+        "TENT_HOST",
+        "TENT_PORT",
+        "TENT_DATABASE_URL",
+        "TENT_DATA_DIR",
+        "TENT_APP_APPROVAL",
+        "TENT_ALLOW_PRIVATE_ADDRESSES",
+        "TENT_DELIVERY_RETRY_BASE",
+        "TENT_DELIVERY_GIVE_UP_AFTER",
+    ):
         assert var in result.stdout
 
 
@@ -72,8 +81,9 @@ async def test_bad_configuration_is_a_clear_error() -> None:
 
 
 async def _serve_until_ready(env: dict[str, str], port: int) -> asyncio.subprocess.Process:
-    proc = await asyncio.create_subprocess_exec(*TENT, "serve", env=env, stdout=subprocess.DEVNULL,
-                                                stderr=subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        *TENT, "serve", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     async with aiohttp.ClientSession() as session:
         for _ in range(600):
             try:
@@ -125,8 +135,9 @@ def test_entity_with_a_path_prefixes_the_routes() -> None:
     assert s.path_prefix == "/u1/tent" and s.public_port == 443
 
 
-@pytest.mark.parametrize("entity", ["ftp://x.example", "https://x.example/", "https://x.example?a=1",
-                                    "not a url"])
+@pytest.mark.parametrize(
+    "entity", ["ftp://x.example", "https://x.example/", "https://x.example?a=1", "not a url"]
+)
 def test_invalid_entities_are_refused(entity: str) -> None:
     with pytest.raises(ValueError):
         Settings(entity=entity)

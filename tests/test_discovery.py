@@ -7,8 +7,18 @@ import re
 from tests.conftest import Tent
 
 META_REL = "https://tent.io/rels/meta-post"
-ENDPOINTS = {"oauth_auth", "oauth_token", "posts_feed", "post", "new_post", "post_attachment",
-             "attachment", "batch", "server_info", "discover"}
+ENDPOINTS = {
+    "oauth_auth",
+    "oauth_token",
+    "posts_feed",
+    "post",
+    "new_post",
+    "post_attachment",
+    "attachment",
+    "batch",
+    "server_info",
+    "discover",
+}
 
 
 def _link(header: str) -> str:
@@ -35,11 +45,13 @@ async def test_get_of_entity_url_has_link_header_and_html_link_tag(tent: Tent) -
 
 async def test_meta_post_lists_one_server_with_every_endpoint(tent: Tent) -> None:
     url = _link((await tent.client.head("/")).headers["Link"])
-    resp = await tent.client.get(url.removeprefix(tent.entity),
-                                 headers={"Accept": "application/vnd.tent.post.v0+json"})
+    resp = await tent.client.get(
+        url.removeprefix(tent.entity), headers={"Accept": "application/vnd.tent.post.v0+json"}
+    )
     assert resp.status == 200
     assert resp.headers["Content-Type"] == (
-        'application/vnd.tent.post.v0+json; type="https://tent.io/types/meta/v0#"')
+        'application/vnd.tent.post.v0+json; type="https://tent.io/types/meta/v0#"'
+    )
     meta = (await resp.json())["post"]
     assert meta["type"] == "https://tent.io/types/meta/v0#"
     assert meta["entity"] == tent.entity
@@ -69,8 +81,10 @@ async def test_changed_entity_urls_make_a_new_meta_version(make_server, new_data
     meta_id = url.rsplit("/", 1)[1]
     await first.client.close()
     second = await make_server(database_url=dsn, entity="http://127.0.0.1:1/a")
-    resp = await second.client.get("/a" + second.post_path(meta_id, "http://127.0.0.1:1/a"),
-                                   headers={"Accept": "application/vnd.tent.post-versions.v0+json"})
+    resp = await second.client.get(
+        "/a" + second.post_path(meta_id, "http://127.0.0.1:1/a"),
+        headers={"Accept": "application/vnd.tent.post-versions.v0+json"},
+    )
     assert resp.status == 200
     assert len((await resp.json())["versions"]) == 1
 

@@ -19,8 +19,9 @@ def ids(feed: dict) -> list[str]:
 
 def newest_first(*posts: dict) -> list[str]:
     """Feed order by received_at; posts created in the same millisecond tie on version id."""
-    return [p["id"] for p in sorted(posts, key=lambda p: (p["received_at"], p["version"]["id"]),
-                                    reverse=True)]
+    return [
+        p["id"] for p in sorted(posts, key=lambda p: (p["received_at"], p["version"]["id"]), reverse=True)
+    ]
 
 
 async def test_feed_shows_the_latest_version_of_each_post_newest_first(tent: Tent) -> None:
@@ -54,8 +55,9 @@ async def test_the_four_sort_orders(tent: Tent) -> None:
     a = await tent.status("a", published_at=2000, version={"published_at": 9000})
     b = await tent.status("b", published_at=3000, version={"published_at": 7000})
     c = await tent.status("c", published_at=1000, version={"published_at": 8000})
-    await tent.update(a, {"text": "a2"}, version={"parents": [{"version": a["version"]["id"]}],
-                                                   "published_at": 9500})
+    await tent.update(
+        a, {"text": "a2"}, version={"parents": [{"version": a["version"]["id"]}], "published_at": 9500}
+    )
     q = f"&types={quote(STATUS)}"
     assert ids(await tent.feed("?sort_by=received_at" + q)) == newest_first(a, b, c)
     assert ids(await tent.feed("?sort_by=published_at" + q)) == [b["id"], a["id"], c["id"]]
@@ -183,8 +185,10 @@ async def test_max_refs_inlines_referenced_posts(tent: Tent) -> None:
     a = await tent.status("a")
     b = await tent.status("b")
     a2 = await tent.update(a, {"text": "a2"})
-    citing = await tent.status("cites", refs=[{"post": a["id"]}, {"post": b["id"], "version": b["version"]["id"]},
-                                              {"post": "missing"}])
+    citing = await tent.status(
+        "cites",
+        refs=[{"post": a["id"]}, {"post": b["id"], "version": b["version"]["id"]}, {"post": "missing"}],
+    )
     feed = await tent.feed(f"?limit=1&max_refs=5&types={quote(STATUS)}")
     assert ids(feed) == [citing["id"]]
     refs = {(r["id"], r["version"]["id"]) for r in feed["refs"]}
@@ -196,8 +200,9 @@ async def test_max_refs_inlines_referenced_posts(tent: Tent) -> None:
     assert {r["id"] for r in (await single.json())["refs"]} == {a["id"], b["id"]}
 
 
-@pytest.mark.parametrize("sort_by", ["received_at", "published_at", "version.received_at",
-                                     "version.published_at"])
+@pytest.mark.parametrize(
+    "sort_by", ["received_at", "published_at", "version.received_at", "version.published_at"]
+)
 async def test_page_tokens_use_the_sort_key(tent: Tent, sort_by: str) -> None:
     await tent.status("x", published_at=111, version={"published_at": 222})
     await tent.status("y", published_at=333, version={"published_at": 444})

@@ -18,8 +18,9 @@ def _ct(post_type: str) -> dict[str, str]:
 
 async def test_new_post_sets_every_server_member(tent: Tent) -> None:
     before = int(time.time() * 1000)
-    resp = await tent.client.post("/posts", json={"type": STATUS, "content": {"text": "hello"}},
-                                  headers=_ct(STATUS))
+    resp = await tent.client.post(
+        "/posts", json={"type": STATUS, "content": {"text": "hello"}}, headers=_ct(STATUS)
+    )
     assert resp.status == 200
     assert resp.headers["Content-Type"] == f'{POST_MT}; type="{STATUS}"'
     post = (await resp.json())["post"]
@@ -34,9 +35,15 @@ async def test_new_post_sets_every_server_member(tent: Tent) -> None:
 
 
 async def test_new_post_ignores_server_members_sent_by_the_app(tent: Tent) -> None:
-    body = {"type": STATUS, "content": {"text": "x"}, "id": "mine", "entity": "https://evil.example",
-            "received_at": 5, "app": {"name": "fake", "url": "https://fake.example"},
-            "version": {"received_at": 7}}
+    body = {
+        "type": STATUS,
+        "content": {"text": "x"},
+        "id": "mine",
+        "entity": "https://evil.example",
+        "received_at": 5,
+        "app": {"name": "fake", "url": "https://fake.example"},
+        "version": {"received_at": 7},
+    }
     resp = await tent.client.post("/posts", json=body, headers=_ct(STATUS))
     assert resp.status == 200
     post = (await resp.json())["post"]
@@ -52,8 +59,12 @@ async def test_app_may_set_published_at(tent: Tent) -> None:
 
 
 async def test_supplied_version_id_is_verified(tent: Tent) -> None:
-    body = {"type": STATUS, "content": {"text": "x"}, "published_at": 1,
-            "version": {"published_at": 1, "id": "0" * 64}}
+    body = {
+        "type": STATUS,
+        "content": {"text": "x"},
+        "published_at": 1,
+        "version": {"published_at": 1, "id": "0" * 64},
+    }
     resp = await tent.client.post("/posts", json=body, headers=_ct(STATUS))
     assert resp.status == 400
     assert (await resp.json())["error"].startswith("Invalid version id. Got(" + "0" * 64)
@@ -109,24 +120,33 @@ async def test_put_creates_a_new_version_with_parents(tent: Tent) -> None:
 
 async def test_put_without_parents_is_rejected(tent: Tent) -> None:
     first = await tent.status("v1")
-    resp = await tent.client.put(tent.post_path(first["id"]),
-                                 json={"type": STATUS, "content": {"text": "v2"}}, headers=_ct(STATUS))
+    resp = await tent.client.put(
+        tent.post_path(first["id"]), json={"type": STATUS, "content": {"text": "v2"}}, headers=_ct(STATUS)
+    )
     assert resp.status == 400
     assert await resp.json() == {"error": "Parent version not specified"}
 
 
 async def test_put_of_unknown_post_is_404(tent: Tent) -> None:
-    resp = await tent.client.put(tent.post_path("missing"), headers=_ct(STATUS),
-                                 json={"type": STATUS, "content": {"text": "x"},
-                                       "version": {"parents": [{"version": "a" * 64}]}})
+    resp = await tent.client.put(
+        tent.post_path("missing"),
+        headers=_ct(STATUS),
+        json={"type": STATUS, "content": {"text": "x"}, "version": {"parents": [{"version": "a" * 64}]}},
+    )
     assert resp.status == 404
 
 
 async def test_put_with_wrong_content_type_is_415(tent: Tent) -> None:
     first = await tent.status("v1")
-    resp = await tent.client.put(tent.post_path(first["id"]), headers={"Content-Type": "application/json"},
-                                 json={"type": STATUS, "content": {"text": "x"},
-                                       "version": {"parents": [{"version": first["version"]["id"]}]}})
+    resp = await tent.client.put(
+        tent.post_path(first["id"]),
+        headers={"Content-Type": "application/json"},
+        json={
+            "type": STATUS,
+            "content": {"text": "x"},
+            "version": {"parents": [{"version": first["version"]["id"]}]},
+        },
+    )
     assert resp.status == 415
 
 
@@ -195,12 +215,21 @@ async def test_unknown_types_are_accepted_without_content_checks(tent: Tent) -> 
 
 
 async def test_import_stores_a_complete_post_verbatim(tent: Tent) -> None:
-    body = {"id": "imported1", "entity": tent.entity, "type": STATUS, "content": {"text": "old"},
-            "published_at": 10, "received_at": 11,
-            "version": {"published_at": 12, "received_at": 13}}
+    body = {
+        "id": "imported1",
+        "entity": tent.entity,
+        "type": STATUS,
+        "content": {"text": "old"},
+        "published_at": 10,
+        "received_at": 11,
+        "version": {"published_at": 12, "received_at": 13},
+    }
     body["version"]["id"] = version_id(body)
-    resp = await tent.client.put(tent.post_path("imported1"), json=body, headers={
-        "Content-Type": f'{POST_MT}; type="{STATUS}"; rel="https://tent.io/rels/import"'})
+    resp = await tent.client.put(
+        tent.post_path("imported1"),
+        json=body,
+        headers={"Content-Type": f'{POST_MT}; type="{STATUS}"; rel="https://tent.io/rels/import"'},
+    )
     assert resp.status == 200, await resp.text()
     post = (await resp.json())["post"]
     assert (post["published_at"], post["received_at"]) == (10, 11)
@@ -208,8 +237,10 @@ async def test_import_stores_a_complete_post_verbatim(tent: Tent) -> None:
 
 
 async def test_notification_without_relationship_credentials_is_refused(tent: Tent) -> None:
-    resp = await tent.client.put(tent.post_path("x", "https://other.example"), headers={
-        "Content-Type": f'{POST_MT}; type="{STATUS}"; rel="https://tent.io/rels/notification"'},
-        json={"id": "x", "entity": "https://other.example", "type": STATUS, "content": {"text": "hi"}})
+    resp = await tent.client.put(
+        tent.post_path("x", "https://other.example"),
+        headers={"Content-Type": f'{POST_MT}; type="{STATUS}"; rel="https://tent.io/rels/notification"'},
+        json={"id": "x", "entity": "https://other.example", "type": STATUS, "content": {"text": "hi"}},
+    )
     assert resp.status == 403
     assert await resp.json() == {"error": "Unauthorized"}

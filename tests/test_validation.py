@@ -93,14 +93,12 @@ def test_non_object_body_is_request_body_missing(body: object) -> None:
 
 def test_non_object_content_is_malformed_content_with_compact_json() -> None:
     body = {"type": STATUS, "content": "hi"}
-    assert error_of(body) == 'Malformed content: {"type":"https://tent.io/types/status/v0#",' \
-        '"content":"hi"}'
+    assert error_of(body) == 'Malformed content: {"type":"https://tent.io/types/status/v0#","content":"hi"}'
 
 
 def test_malformed_content_json_keeps_unicode_and_drops_nulls() -> None:
     body = {"type": STATUS, "content": ["é"], "id": None}
-    assert error_of(body) == 'Malformed content: {"type":"https://tent.io/types/status/v0#",' \
-        '"content":["é"]}'
+    assert error_of(body) == 'Malformed content: {"type":"https://tent.io/types/status/v0#","content":["é"]}'
 
 
 def test_check_order_malformed_content_before_missing_type() -> None:
@@ -108,8 +106,7 @@ def test_check_order_malformed_content_before_missing_type() -> None:
 
 
 def test_missing_type_is_type_not_specified_with_body_json() -> None:
-    assert error_of({"content": {"text": "x"}}) == \
-        'Type not specified: {"content":{"text":"x"}}'
+    assert error_of({"content": {"text": "x"}}) == 'Type not specified: {"content":{"text":"x"}}'
 
 
 def test_null_type_counts_as_missing() -> None:
@@ -136,8 +133,16 @@ def test_check_order_invalid_type_before_floats() -> None:
 
 def test_check_order_floats_before_envelope_schema() -> None:
     diff = diff_of(status(published_at=1.5, extra="x"))
-    assert diff == [{"op": "replace", "path": "/published_at", "value": 0, "current_value": 1.5,
-                     "type": "integer", "message": "floats are not allowed in posts"}]
+    assert diff == [
+        {
+            "op": "replace",
+            "path": "/published_at",
+            "value": 0,
+            "current_value": 1.5,
+            "type": "integer",
+            "message": "floats are not allowed in posts",
+        }
+    ]
 
 
 def test_check_order_envelope_before_content_schema() -> None:
@@ -150,8 +155,15 @@ def test_check_order_content_schema_before_type_rules() -> None:
     # repost has no content schema, so the type rule is what fails
     assert error_of(body) == "Repost must have exactly one ref"
     body = {"type": "https://tent.io/types/album/v0#", "content": {"cover": {"post": "x"}}}
-    assert diff_of(body) == [{"op": "add", "path": "/content/title", "value": "",
-                              "type": "string", "message": "expected type string, got null"}]
+    assert diff_of(body) == [
+        {
+            "op": "add",
+            "path": "/content/title",
+            "value": "",
+            "type": "string",
+            "message": "expected type string, got null",
+        }
+    ]
 
 
 # --- null members ------------------------------------------------------------------------------
@@ -163,8 +175,7 @@ def test_null_members_are_dropped() -> None:
         "content": {"text": "hi"},
         "id": None,
         "published_at": None,
-        "version": {"id": None, "message": None,
-                    "parents": [{"version": "abc", "post": None}]},
+        "version": {"id": None, "message": None, "parents": [{"version": "abc", "post": None}]},
         "mentions": [{"entity": ENTITY, "post": None}],
         "refs": [{"post": "p1", "version": None}],
         "licenses": [{"url": "https://license.example.com", "extra": None}],
@@ -188,15 +199,29 @@ def test_null_members_are_dropped() -> None:
 
 def test_null_inside_content_is_not_dropped_and_fails_the_schema() -> None:
     body = {"type": "https://tent.io/types/photo/v0#", "content": {"caption": None}}
-    assert diff_of(body) == [{"op": "replace", "path": "/content/caption", "value": "",
-                              "current_value": None, "type": "string",
-                              "message": "expected type string, got null"}]
+    assert diff_of(body) == [
+        {
+            "op": "replace",
+            "path": "/content/caption",
+            "value": "",
+            "current_value": None,
+            "type": "string",
+            "message": "expected type string, got null",
+        }
+    ]
 
 
 def test_null_array_items_are_kept_and_rejected() -> None:
     assert diff_of(status(mentions=[None])) == [
-        {"op": "replace", "path": "/mentions/0", "value": {}, "current_value": None,
-         "type": "object", "message": "expected type object, got null"}]
+        {
+            "op": "replace",
+            "path": "/mentions/0",
+            "value": {},
+            "current_value": None,
+            "type": "object",
+            "message": "expected type object, got null",
+        }
+    ]
 
 
 # --- floats (D-01) -----------------------------------------------------------------------------
@@ -204,23 +229,30 @@ def test_null_array_items_are_kept_and_rejected() -> None:
 
 def test_float_in_content_is_rejected_with_replace_diff() -> None:
     body = {"type": "https://example.org/types/thing/v0#", "content": {"x": 1.5}}
-    assert diff_of(body) == [{"op": "replace", "path": "/content/x", "value": 0,
-                              "current_value": 1.5, "type": "integer",
-                              "message": "floats are not allowed in posts"}]
+    assert diff_of(body) == [
+        {
+            "op": "replace",
+            "path": "/content/x",
+            "value": 0,
+            "current_value": 1.5,
+            "type": "integer",
+            "message": "floats are not allowed in posts",
+        }
+    ]
 
 
 def test_every_float_gets_its_own_entry_with_escaped_paths() -> None:
-    body = {"type": "https://example.org/types/thing/v0#",
-            "content": {"a/b": [1, 2.0], "c~d": {"e": -0.5}},
-            "version": {"published_at": 3.0}}
+    body = {
+        "type": "https://example.org/types/thing/v0#",
+        "content": {"a/b": [1, 2.0], "c~d": {"e": -0.5}},
+        "version": {"published_at": 3.0},
+    }
     paths = [(d["path"], d["current_value"]) for d in diff_of(body)]
-    assert paths == [("/content/a~1b/1", 2.0), ("/content/c~0d/e", -0.5),
-                     ("/version/published_at", 3.0)]
+    assert paths == [("/content/a~1b/1", 2.0), ("/content/c~0d/e", -0.5), ("/version/published_at", 3.0)]
 
 
 def test_whole_number_integers_are_not_floats() -> None:
-    validate_post({"type": "https://example.org/types/thing/v0#",
-                   "content": {"big": 10**20, "neg": -3}})
+    validate_post({"type": "https://example.org/types/thing/v0#", "content": {"big": 10**20, "neg": -3}})
 
 
 # --- envelope schema (§2.1) ----------------------------------------------------------------------
@@ -244,34 +276,61 @@ def test_unknown_top_level_member_gets_remove_diff() -> None:
         ({"permissions": {"groups": [{"post": "g", "x": 1}]}}, "/permissions/groups/0/x"),
     ],
 )
-def test_unknown_nested_envelope_member_gets_remove_diff(extra: dict[str, Any],
-                                                         path: str) -> None:
+def test_unknown_nested_envelope_member_gets_remove_diff(extra: dict[str, Any], path: str) -> None:
     assert diff_of(status(**extra)) == [{"op": "remove", "path": path}]
 
 
 def test_string_timestamp_gets_replace_diff() -> None:
     assert diff_of(status(published_at="123")) == [
-        {"op": "replace", "path": "/published_at", "value": 0, "current_value": "123",
-         "type": "integer", "message": "expected type integer, got string"}]
+        {
+            "op": "replace",
+            "path": "/published_at",
+            "value": 0,
+            "current_value": "123",
+            "type": "integer",
+            "message": "expected type integer, got string",
+        }
+    ]
 
 
 def test_boolean_is_not_an_integer() -> None:
     assert diff_of(status(received_at=True)) == [
-        {"op": "replace", "path": "/received_at", "value": 0, "current_value": True,
-         "type": "integer", "message": "expected type integer, got boolean"}]
+        {
+            "op": "replace",
+            "path": "/received_at",
+            "value": 0,
+            "current_value": True,
+            "type": "integer",
+            "message": "expected type integer, got boolean",
+        }
+    ]
 
 
 def test_negative_timestamp_is_rejected() -> None:
     assert diff_of(status(version={"published_at": -1})) == [
-        {"op": "replace", "path": "/version/published_at", "value": 0, "current_value": -1,
-         "type": "integer", "minimum": 0, "message": "expected integer >= 0, got -1"}]
+        {
+            "op": "replace",
+            "path": "/version/published_at",
+            "value": 0,
+            "current_value": -1,
+            "type": "integer",
+            "minimum": 0,
+            "message": "expected integer >= 0, got -1",
+        }
+    ]
 
 
 def test_string_boolean_is_not_a_boolean() -> None:
     assert diff_of(status(permissions={"public": "false"})) == [
-        {"op": "replace", "path": "/permissions/public", "value": False,
-         "current_value": "false", "type": "boolean",
-         "message": "expected type boolean, got string"}]
+        {
+            "op": "replace",
+            "path": "/permissions/public",
+            "value": False,
+            "current_value": "false",
+            "type": "boolean",
+            "message": "expected type boolean, got string",
+        }
+    ]
 
 
 @pytest.mark.parametrize(
@@ -281,18 +340,25 @@ def test_string_boolean_is_not_a_boolean() -> None:
         ({"version": []}, "/version", "object", {}, "array"),
         ({"id": 5}, "/id", "string", "", "integer"),
         ({"attachments": [{"size": "23"}]}, "/attachments/0/size", "integer", 0, "string"),
-        ({"permissions": {"entities": ENTITY}}, "/permissions/entities", "array", [],
-         "string"),
+        ({"permissions": {"entities": ENTITY}}, "/permissions/entities", "array", [], "string"),
     ],
 )
-def test_wrong_envelope_type_gets_replace_diff(extra: dict[str, Any], path: str, kind: str,
-                                               value: Any, got: str) -> None:
+def test_wrong_envelope_type_gets_replace_diff(
+    extra: dict[str, Any], path: str, kind: str, value: Any, got: str
+) -> None:
     current = extra
     for part in path.strip("/").split("/"):
         current = current[int(part)] if isinstance(current, list) else current[part]
     assert diff_of(status(**extra)) == [
-        {"op": "replace", "path": path, "value": value, "current_value": current,
-         "type": kind, "message": f"expected type {kind}, got {got}"}]
+        {
+            "op": "replace",
+            "path": path,
+            "value": value,
+            "current_value": current,
+            "type": kind,
+            "message": f"expected type {kind}, got {got}",
+        }
+    ]
 
 
 @pytest.mark.parametrize(
@@ -304,11 +370,16 @@ def test_wrong_envelope_type_gets_replace_diff(extra: dict[str, Any], path: str,
         ({"permissions": {"groups": [{}]}}, "/permissions/groups/0/post"),
     ],
 )
-def test_missing_required_envelope_member_gets_add_diff(extra: dict[str, Any],
-                                                        path: str) -> None:
+def test_missing_required_envelope_member_gets_add_diff(extra: dict[str, Any], path: str) -> None:
     assert diff_of(status(**extra)) == [
-        {"op": "add", "path": path, "value": "", "type": "string",
-         "message": "expected type string, got null"}]
+        {
+            "op": "add",
+            "path": path,
+            "value": "",
+            "type": "string",
+            "message": "expected type string, got null",
+        }
+    ]
 
 
 @pytest.mark.parametrize(
@@ -316,42 +387,67 @@ def test_missing_required_envelope_member_gets_add_diff(extra: dict[str, Any],
     [
         ({"entity": "alice.example.com"}, "/entity", "alice.example.com"),
         ({"original_entity": "/relative"}, "/original_entity", "/relative"),
-        ({"mentions": [{"entity": "mailto:bob@example.com"}]}, "/mentions/0/entity",
-         "mailto:bob@example.com"),
+        (
+            {"mentions": [{"entity": "mailto:bob@example.com"}]},
+            "/mentions/0/entity",
+            "mailto:bob@example.com",
+        ),
         ({"refs": [{"post": "p", "entity": "bob"}]}, "/refs/0/entity", "bob"),
         ({"licenses": [{"url": "cc-by"}]}, "/licenses/0/url", "cc-by"),
         ({"app": {"url": "app"}}, "/app/url", "app"),
-        ({"permissions": {"entities": [ENTITY, "http://"]}}, "/permissions/entities/1",
-         "http://"),
-        ({"version": {"parents": [{"version": "v", "entity": "x"}]}},
-         "/version/parents/0/entity", "x"),
+        ({"permissions": {"entities": [ENTITY, "http://"]}}, "/permissions/entities/1", "http://"),
+        ({"version": {"parents": [{"version": "v", "entity": "x"}]}}, "/version/parents/0/entity", "x"),
     ],
 )
-def test_envelope_uri_without_scheme_or_host_gets_format_diff(extra: dict[str, Any],
-                                                              path: str, bad: str) -> None:
+def test_envelope_uri_without_scheme_or_host_gets_format_diff(
+    extra: dict[str, Any], path: str, bad: str
+) -> None:
     assert diff_of(status(**extra)) == [
-        {"op": "replace", "path": path, "value": "https://example.com", "current_value": bad,
-         "type": "string", "format": "uri", "message": "expected uri format"}]
+        {
+            "op": "replace",
+            "path": path,
+            "value": "https://example.com",
+            "current_value": bad,
+            "type": "string",
+            "format": "uri",
+            "message": "expected uri format",
+        }
+    ]
 
 
 def test_entity_url_with_path_and_port_is_a_uri() -> None:
-    validate_post(status(entity="http://localhost:4000/u1/tent",
-                         mentions=[{"entity": "http://[::1]:8080"}]))
+    validate_post(status(entity="http://localhost:4000/u1/tent", mentions=[{"entity": "http://[::1]:8080"}]))
 
 
 def test_full_envelope_is_accepted() -> None:
     body = status(
-        id="abc", entity=ENTITY, original_entity=ENTITY, published_at=0, received_at=1,
-        version={"id": "v2", "published_at": 2, "received_at": 3, "message": "edit",
-                 "parents": [{"version": "v1", "post": "abc", "entity": ENTITY,
-                              "original_entity": ENTITY}]},
-        mentions=[{"entity": ENTITY, "original_entity": ENTITY, "post": "p", "version": "v",
-                   "type": STATUS, "public": False}],
-        refs=[{"entity": ENTITY, "original_entity": ENTITY, "post": "p", "version": "v",
-               "type": STATUS}],
+        id="abc",
+        entity=ENTITY,
+        original_entity=ENTITY,
+        published_at=0,
+        received_at=1,
+        version={
+            "id": "v2",
+            "published_at": 2,
+            "received_at": 3,
+            "message": "edit",
+            "parents": [{"version": "v1", "post": "abc", "entity": ENTITY, "original_entity": ENTITY}],
+        },
+        mentions=[
+            {
+                "entity": ENTITY,
+                "original_entity": ENTITY,
+                "post": "p",
+                "version": "v",
+                "type": STATUS,
+                "public": False,
+            }
+        ],
+        refs=[{"entity": ENTITY, "original_entity": ENTITY, "post": "p", "version": "v", "type": STATUS}],
         licenses=[{"url": "https://creativecommons.org/licenses/by/3.0/"}],
-        attachments=[{"category": "photo", "content_type": "image/png", "name": "a.png",
-                      "digest": "00", "size": 0}],
+        attachments=[
+            {"category": "photo", "content_type": "image/png", "name": "a.png", "digest": "00", "size": 0}
+        ],
         app={"id": "app1", "name": "App", "url": "https://app.example.com"},
         permissions={"public": False, "entities": [ENTITY], "groups": [{"post": "g"}]},
     )
@@ -368,8 +464,7 @@ def test_all_envelope_failures_are_reported_together() -> None:
 
 
 def test_unknown_type_content_is_not_checked() -> None:
-    body = {"type": "https://example.org/types/status-1/v0#",
-            "content": {"anything": [1, {"goes": None}]}}
+    body = {"type": "https://example.org/types/status-1/v0#", "content": {"anything": [1, {"goes": None}]}}
     assert validate_post(body)[0] == body
 
 
@@ -385,9 +480,16 @@ def test_fictitious_tent_type_is_not_checked() -> None:
 def test_status_text_of_257_code_points_is_rejected() -> None:
     text = "a" * 257
     assert diff_of({"type": STATUS, "content": {"text": text}}) == [
-        {"op": "replace", "path": "/content/text", "value": "a" * 256, "current_value": text,
-         "type": "string", "maxLength": 256,
-         "message": "expected at most 256 characters, got 257"}]
+        {
+            "op": "replace",
+            "path": "/content/text",
+            "value": "a" * 256,
+            "current_value": text,
+            "type": "string",
+            "maxLength": 256,
+            "message": "expected at most 256 characters, got 257",
+        }
+    ]
 
 
 def test_status_text_of_256_astral_code_points_is_accepted() -> None:
@@ -397,31 +499,55 @@ def test_status_text_of_256_astral_code_points_is_accepted() -> None:
 
 def test_status_text_is_required() -> None:
     assert diff_of({"type": STATUS}) == [
-        {"op": "add", "path": "/content/text", "value": "", "type": "string",
-         "message": "expected type string, got null"}]
+        {
+            "op": "add",
+            "path": "/content/text",
+            "value": "",
+            "type": "string",
+            "message": "expected type string, got null",
+        }
+    ]
 
 
 def test_status_unknown_content_member_gets_remove_diff() -> None:
     assert diff_of(status(content={"text": "x", "extra_member": 1})) == [
-        {"op": "remove", "path": "/content/extra_member"}]
+        {"op": "remove", "path": "/content/extra_member"}
+    ]
 
 
 def test_status_location_needs_latitude_and_longitude() -> None:
     body = status(content={"text": "x", "location": {"altitude": "3"}})
     assert diff_of(body) == [
-        {"op": "add", "path": "/content/location/latitude", "value": "", "type": "string",
-         "message": "expected type string, got null"},
-        {"op": "add", "path": "/content/location/longitude", "value": "", "type": "string",
-         "message": "expected type string, got null"}]
+        {
+            "op": "add",
+            "path": "/content/location/latitude",
+            "value": "",
+            "type": "string",
+            "message": "expected type string, got null",
+        },
+        {
+            "op": "add",
+            "path": "/content/location/longitude",
+            "value": "",
+            "type": "string",
+            "message": "expected type string, got null",
+        },
+    ]
 
 
 def test_status_location_decimals_are_strings_not_numbers() -> None:
-    validate_post(status(content={"text": "x", "location": {"latitude": "-12.5",
-                                                            "longitude": "30"}}))
+    validate_post(status(content={"text": "x", "location": {"latitude": "-12.5", "longitude": "30"}}))
     body = status(content={"text": "x", "location": {"latitude": 12, "longitude": "30"}})
     assert diff_of(body) == [
-        {"op": "replace", "path": "/content/location/latitude", "value": "",
-         "current_value": 12, "type": "string", "message": "expected type string, got integer"}]
+        {
+            "op": "replace",
+            "path": "/content/location/latitude",
+            "value": "",
+            "current_value": 12,
+            "type": "string",
+            "message": "expected type string, got integer",
+        }
+    ]
 
 
 def test_status_fragment_does_not_change_the_schema() -> None:
@@ -434,18 +560,42 @@ def test_status_other_version_uses_the_base_schema() -> None:
 
 
 def test_content_failures_are_collected_into_one_diff() -> None:
-    body = {"type": "https://tent.io/types/app/v0#",
-            "content": {"url": "nope", "types": {"read": "all"}, "x": 1}}
+    body = {
+        "type": "https://tent.io/types/app/v0#",
+        "content": {"url": "nope", "types": {"read": "all"}, "x": 1},
+    }
     assert diff_of(body) == [
-        {"op": "add", "path": "/content/name", "value": "", "type": "string",
-         "message": "expected type string, got null"},
-        {"op": "add", "path": "/content/redirect_uri", "value": "", "type": "string",
-         "message": "expected type string, got null"},
-        {"op": "replace", "path": "/content/url", "value": "https://example.com",
-         "current_value": "nope", "type": "string", "format": "uri",
-         "message": "expected uri format"},
-        {"op": "replace", "path": "/content/types/read", "value": [], "current_value": "all",
-         "type": "array", "message": "expected type array, got string"},
+        {
+            "op": "add",
+            "path": "/content/name",
+            "value": "",
+            "type": "string",
+            "message": "expected type string, got null",
+        },
+        {
+            "op": "add",
+            "path": "/content/redirect_uri",
+            "value": "",
+            "type": "string",
+            "message": "expected type string, got null",
+        },
+        {
+            "op": "replace",
+            "path": "/content/url",
+            "value": "https://example.com",
+            "current_value": "nope",
+            "type": "string",
+            "format": "uri",
+            "message": "expected uri format",
+        },
+        {
+            "op": "replace",
+            "path": "/content/types/read",
+            "value": [],
+            "current_value": "all",
+            "type": "array",
+            "message": "expected type array, got string",
+        },
         {"op": "remove", "path": "/content/x"},
     ]
 
@@ -453,75 +603,132 @@ def test_content_failures_are_collected_into_one_diff() -> None:
 def test_photo_dimensions_need_width_and_height() -> None:
     body = {"type": "https://tent.io/types/photo/v0#", "content": {"dimensions": {"width": 5}}}
     assert diff_of(body) == [
-        {"op": "add", "path": "/content/dimensions/height", "value": 0, "type": "integer",
-         "message": "expected type integer, got null"}]
+        {
+            "op": "add",
+            "path": "/content/dimensions/height",
+            "value": 0,
+            "type": "integer",
+            "message": "expected type integer, got null",
+        }
+    ]
 
 
 def test_photo_with_every_member_is_accepted() -> None:
     content = {
-        "caption": "c", "filename": "f.jpg",
+        "caption": "c",
+        "filename": "f.jpg",
         "location": {"latitude": "1.5", "longitude": "-2", "altitude": "100"},
-        "artist": {"name": "A", "entity": ENTITY}, "film_speed": "100",
-        "focal_length": "35.0", "aperture": "2.8",
+        "artist": {"name": "A", "entity": ENTITY},
+        "film_speed": "100",
+        "focal_length": "35.0",
+        "aperture": "2.8",
         "exposure": {"bias": "0", "mode": "auto", "time": "0.01", "program": "manual"},
-        "flash": {"fired": False, "mode": "auto"}, "white_balance": True,
-        "metering_mode": "Spot", "camera": {"make": "M", "model": "X"},
-        "lens": {"make": "L", "model": "Y", "focal_length": {"min": "18", "max": "55"},
-                 "aperture": {"min": "3.5", "max": "5.6"}},
+        "flash": {"fired": False, "mode": "auto"},
+        "white_balance": True,
+        "metering_mode": "Spot",
+        "camera": {"make": "M", "model": "X"},
+        "lens": {
+            "make": "L",
+            "model": "Y",
+            "focal_length": {"min": "18", "max": "55"},
+            "aperture": {"min": "3.5", "max": "5.6"},
+        },
         "resolution": {"width": 72, "height": 72},
         "dimensions": {"width": 640, "height": 480},
-        "timestamp": 1372435714531, "orientation": "mirror+90",
+        "timestamp": 1372435714531,
+        "orientation": "mirror+90",
     }
     validate_post({"type": "https://tent.io/types/photo/v0#", "content": content})
 
 
 def test_photo_enum_like_lists_are_not_enforced() -> None:
-    validate_post({"type": "https://tent.io/types/photo/v0#",
-                   "content": {"orientation": "sideways", "metering_mode": "weird",
-                               "exposure": {"mode": "x"}, "flash": {"mode": "y"}}})
+    validate_post(
+        {
+            "type": "https://tent.io/types/photo/v0#",
+            "content": {
+                "orientation": "sideways",
+                "metering_mode": "weird",
+                "exposure": {"mode": "x"},
+                "flash": {"mode": "y"},
+            },
+        }
+    )
 
 
 def test_relationship_content_must_be_absent_or_empty() -> None:
-    validate_post({"type": "https://tent.io/types/relationship/v0#initial",
-                   "mentions": [{"entity": ENTITY}]})
+    validate_post({"type": "https://tent.io/types/relationship/v0#initial", "mentions": [{"entity": ENTITY}]})
     validate_post({"type": "https://tent.io/types/relationship/v0#", "content": {}})
-    assert diff_of({"type": "https://tent.io/types/relationship/v0#",
-                    "content": {"a": 1}}) == [{"op": "remove", "path": "/content/a"}]
+    assert diff_of({"type": "https://tent.io/types/relationship/v0#", "content": {"a": 1}}) == [
+        {"op": "remove", "path": "/content/a"}
+    ]
 
 
 def test_meta_servers_is_a_required_non_empty_array() -> None:
     body = {"type": "https://tent.io/types/meta/v0#", "content": {"entity": ENTITY}}
-    assert diff_of(body) == [{"op": "add", "path": "/content/servers", "value": [],
-                              "type": "array", "message": "expected type array, got null"}]
+    assert diff_of(body) == [
+        {
+            "op": "add",
+            "path": "/content/servers",
+            "value": [],
+            "type": "array",
+            "message": "expected type array, got null",
+        }
+    ]
     body["content"]["servers"] = []
-    assert diff_of(body) == [{"op": "add", "path": "/content/servers/0", "value": {},
-                              "type": "object", "message": "expected at least 1 items, got 0"}]
+    assert diff_of(body) == [
+        {
+            "op": "add",
+            "path": "/content/servers/0",
+            "value": {},
+            "type": "object",
+            "message": "expected at least 1 items, got 0",
+        }
+    ]
 
 
 def test_meta_urls_need_all_ten_keys_as_strings() -> None:
     urls = meta_urls()
     del urls["discover"]
     urls["batch"] = 1
-    body = {"type": "https://tent.io/types/meta/v0#",
-            "content": {"entity": ENTITY,
-                        "servers": [{"version": "0.3", "preference": 0, "urls": urls}]}}
+    body = {
+        "type": "https://tent.io/types/meta/v0#",
+        "content": {"entity": ENTITY, "servers": [{"version": "0.3", "preference": 0, "urls": urls}]},
+    }
     assert diff_of(body) == [
-        {"op": "add", "path": "/content/servers/0/urls/discover", "value": "",
-         "type": "string", "message": "expected type string, got null"},
-        {"op": "replace", "path": "/content/servers/0/urls/batch", "value": "",
-         "current_value": 1, "type": "string", "message": "expected type string, got integer"}]
+        {
+            "op": "add",
+            "path": "/content/servers/0/urls/discover",
+            "value": "",
+            "type": "string",
+            "message": "expected type string, got null",
+        },
+        {
+            "op": "replace",
+            "path": "/content/servers/0/urls/batch",
+            "value": "",
+            "current_value": 1,
+            "type": "string",
+            "message": "expected type string, got integer",
+        },
+    ]
 
 
 def test_meta_profile_fields_are_limited_to_256_code_points() -> None:
-    body = {"type": "https://tent.io/types/meta/v0#",
-            "content": {"entity": ENTITY,
-                        "profile": {"name": "n" * 257, "bio": "é" * 256,
-                                    "location": "l" * 300, "website": "example.com",
-                                    "avatar": "x"},
-                        "servers": [{"version": "0.3", "preference": 0,
-                                     "urls": meta_urls()}]}}
-    assert [(d["op"], d["path"], d.get("maxLength"), d.get("format"))
-            for d in diff_of(body)] == [
+    body = {
+        "type": "https://tent.io/types/meta/v0#",
+        "content": {
+            "entity": ENTITY,
+            "profile": {
+                "name": "n" * 257,
+                "bio": "é" * 256,
+                "location": "l" * 300,
+                "website": "example.com",
+                "avatar": "x",
+            },
+            "servers": [{"version": "0.3", "preference": 0, "urls": meta_urls()}],
+        },
+    }
+    assert [(d["op"], d["path"], d.get("maxLength"), d.get("format")) for d in diff_of(body)] == [
         ("replace", "/content/profile/name", 256, None),
         ("replace", "/content/profile/location", 256, None),
         ("replace", "/content/profile/website", None, "uri"),
@@ -530,51 +737,102 @@ def test_meta_profile_fields_are_limited_to_256_code_points() -> None:
 
 
 def test_credentials_algorithm_must_be_sha256() -> None:
-    body = {"type": "https://tent.io/types/credentials/v0#https://tent.io/types/app/v0",
-            "content": {"hawk_key": "k", "hawk_algorithm": "sha1"}}
+    body = {
+        "type": "https://tent.io/types/credentials/v0#https://tent.io/types/app/v0",
+        "content": {"hawk_key": "k", "hawk_algorithm": "sha1"},
+    }
     assert diff_of(body) == [
-        {"op": "replace", "path": "/content/hawk_algorithm", "value": "sha256",
-         "current_value": "sha1", "type": "string", "enum": ["sha256"],
-         "message": "expected one of sha256"}]
+        {
+            "op": "replace",
+            "path": "/content/hawk_algorithm",
+            "value": "sha256",
+            "current_value": "sha1",
+            "type": "string",
+            "enum": ["sha256"],
+            "message": "expected one of sha256",
+        }
+    ]
 
 
 def test_delivery_failure_status_must_be_permanent_or_temporary() -> None:
-    body = {"type": "https://tent.io/types/delivery-failure/v0#https://tent.io/types/status/v0",
-            "content": {"entity": ENTITY, "status": "maybe", "reason": "anything"}}
+    body = {
+        "type": "https://tent.io/types/delivery-failure/v0#https://tent.io/types/status/v0",
+        "content": {"entity": ENTITY, "status": "maybe", "reason": "anything"},
+    }
     assert diff_of(body) == [
-        {"op": "replace", "path": "/content/status", "value": "permanent",
-         "current_value": "maybe", "type": "string", "enum": ["permanent", "temporary"],
-         "message": "expected one of permanent, temporary"}]
+        {
+            "op": "replace",
+            "path": "/content/status",
+            "value": "permanent",
+            "current_value": "maybe",
+            "type": "string",
+            "enum": ["permanent", "temporary"],
+            "message": "expected one of permanent, temporary",
+        }
+    ]
 
 
 def test_app_auth_needs_types_read_write_and_scopes() -> None:
     body = {"type": "https://tent.io/types/app-auth/v0#", "content": {"types": {"read": []}}}
     assert diff_of(body) == [
-        {"op": "add", "path": "/content/scopes", "value": [], "type": "array",
-         "message": "expected type array, got null"},
-        {"op": "add", "path": "/content/types/write", "value": [], "type": "array",
-         "message": "expected type array, got null"}]
+        {
+            "op": "add",
+            "path": "/content/scopes",
+            "value": [],
+            "type": "array",
+            "message": "expected type array, got null",
+        },
+        {
+            "op": "add",
+            "path": "/content/types/write",
+            "value": [],
+            "type": "array",
+            "message": "expected type array, got null",
+        },
+    ]
 
 
 def test_subscription_content_type_is_required() -> None:
-    body = {"type": "https://tent.io/types/subscription/v0#https://tent.io/types/status/v0",
-            "content": {}, "mentions": [{"entity": ENTITY}]}
-    assert diff_of(body) == [{"op": "add", "path": "/content/type", "value": "",
-                              "type": "string", "message": "expected type string, got null"}]
+    body = {
+        "type": "https://tent.io/types/subscription/v0#https://tent.io/types/status/v0",
+        "content": {},
+        "mentions": [{"entity": ENTITY}],
+    }
+    assert diff_of(body) == [
+        {
+            "op": "add",
+            "path": "/content/type",
+            "value": "",
+            "type": "string",
+            "message": "expected type string, got null",
+        }
+    ]
 
 
 def test_album_cover_needs_a_post() -> None:
-    body = {"type": "https://tent.io/types/album/v0#",
-            "content": {"title": "t", "cover": {"entity": ENTITY}}}
-    assert diff_of(body) == [{"op": "add", "path": "/content/cover/post", "value": "",
-                              "type": "string", "message": "expected type string, got null"}]
+    body = {"type": "https://tent.io/types/album/v0#", "content": {"title": "t", "cover": {"entity": ENTITY}}}
+    assert diff_of(body) == [
+        {
+            "op": "add",
+            "path": "/content/cover/post",
+            "value": "",
+            "type": "string",
+            "message": "expected type string, got null",
+        }
+    ]
 
 
 @pytest.mark.parametrize(
     ("type_name", "path"),
-    [("essay", "/content/body"), ("tag", "/content/name"), ("group", "/content/name"),
-     ("group-member", "/content/entity"), ("credentials", "/content/hawk_key"),
-     ("delivery-failure", "/content/entity"), ("meta", "/content/entity")],
+    [
+        ("essay", "/content/body"),
+        ("tag", "/content/name"),
+        ("group", "/content/name"),
+        ("group-member", "/content/entity"),
+        ("credentials", "/content/hawk_key"),
+        ("delivery-failure", "/content/entity"),
+        ("meta", "/content/entity"),
+    ],
 )
 def test_required_content_member_is_enforced(type_name: str, path: str) -> None:
     diff = diff_of({"type": f"https://tent.io/types/{type_name}/v0#", "content": {}})
@@ -592,64 +850,79 @@ def test_repost_needs_one_ref_and_mention() -> None:
     ref = {"entity": "https://bob.example.com", "post": "p1", "type": STATUS}
     mention = {"entity": "https://bob.example.com", "post": "p1"}
     assert error_of({"type": REPOST}) == "Repost must have exactly one ref"
-    assert error_of({"type": REPOST, "refs": [ref, ref], "mentions": [mention]}) == \
-        "Repost must have exactly one ref"
+    assert (
+        error_of({"type": REPOST, "refs": [ref, ref], "mentions": [mention]})
+        == "Repost must have exactly one ref"
+    )
     assert error_of({"type": REPOST, "refs": [ref]}) == "Repost must mention the reposted post"
-    assert error_of({"type": REPOST, "refs": [ref],
-                     "mentions": [{"entity": "https://bob.example.com"}]}) == \
-        "Repost must mention the reposted post"
+    assert (
+        error_of({"type": REPOST, "refs": [ref], "mentions": [{"entity": "https://bob.example.com"}]})
+        == "Repost must mention the reposted post"
+    )
     validate_post({"type": REPOST, "refs": [ref], "mentions": [mention]})
 
 
 def test_subscription_must_mention_an_entity() -> None:
-    body = {"type": "https://tent.io/types/subscription/v0#https://tent.io/types/status/v0",
-            "content": {"type": "https://tent.io/types/status/v0#"}}
+    body = {
+        "type": "https://tent.io/types/subscription/v0#https://tent.io/types/status/v0",
+        "content": {"type": "https://tent.io/types/status/v0#"},
+    }
     assert error_of(body) == "Subscription must mention an entity!"
-    assert error_of({**body, "mentions": [{"post": "p"}]}) == \
-        "Subscription must mention an entity!"
+    assert error_of({**body, "mentions": [{"post": "p"}]}) == "Subscription must mention an entity!"
     validate_post({**body, "mentions": [{"entity": ENTITY}]})
 
 
 def test_app_auth_must_mention_an_app_post() -> None:
-    body = {"type": "https://tent.io/types/app-auth/v0#",
-            "content": {"types": {"read": [], "write": []}, "scopes": []}}
+    body = {
+        "type": "https://tent.io/types/app-auth/v0#",
+        "content": {"types": {"read": [], "write": []}, "scopes": []},
+    }
     assert error_of(body) == "Post must mention an app"
-    assert error_of({**body, "mentions": [{"post": "a", "type": STATUS}]}) == \
-        "Post must mention an app"
-    assert error_of({**body, "mentions": [{"type": "https://tent.io/types/app/v0#"}]}) == \
-        "Post must mention an app"
+    assert error_of({**body, "mentions": [{"post": "a", "type": STATUS}]}) == "Post must mention an app"
+    assert (
+        error_of({**body, "mentions": [{"type": "https://tent.io/types/app/v0#"}]})
+        == "Post must mention an app"
+    )
     validate_post({**body, "mentions": [{"post": "a", "type": "https://tent.io/types/app/v0#"}]})
 
 
 def test_cursor_needs_exactly_one_ref() -> None:
     body = {"type": "https://tent.io/types/cursor/v0#https://cursors.example.com/home"}
     assert error_of(body) == "Cursor must have exactly one ref"
-    assert error_of({**body, "refs": [{"post": "a"}, {"post": "b"}]}) == \
-        "Cursor must have exactly one ref"
+    assert error_of({**body, "refs": [{"post": "a"}, {"post": "b"}]}) == "Cursor must have exactly one ref"
     validate_post({**body, "refs": [{"post": "a"}]})
 
 
 def test_favorite_needs_a_ref() -> None:
-    body = {"type": "https://tent.io/types/favorite/v0#https://tent.io/types/status/v0#",
-            "content": {"note": "nice"}}
+    body = {
+        "type": "https://tent.io/types/favorite/v0#https://tent.io/types/status/v0#",
+        "content": {"note": "nice"},
+    }
     assert error_of(body) == "Favorite must have at least one ref"
     validate_post({**body, "refs": [{"post": "a"}, {"post": "b"}]})
 
 
 def test_album_cover_must_be_among_the_refs() -> None:
-    body = {"type": "https://tent.io/types/album/v0#",
-            "content": {"title": "Trip", "cover": {"post": "c"}}, "refs": [{"post": "a"}]}
+    body = {
+        "type": "https://tent.io/types/album/v0#",
+        "content": {"title": "Trip", "cover": {"post": "c"}},
+        "refs": [{"post": "a"}],
+    }
     assert error_of(body) == "Album cover must be among the refs"
     validate_post({**body, "refs": [{"post": "a"}, {"post": "c"}]})
     validate_post({"type": "https://tent.io/types/album/v0#", "content": {"title": "Empty"}})
 
 
 def test_status_reply_must_mention_a_post() -> None:
-    body = {"type": "https://tent.io/types/status/v0#reply", "content": {"text": "re"},
-            "mentions": [{"entity": ENTITY}]}
+    body = {
+        "type": "https://tent.io/types/status/v0#reply",
+        "content": {"text": "re"},
+        "mentions": [{"entity": ENTITY}],
+    }
     assert error_of(body) == "Reply must mention at least one post"
-    validate_post({**body, "mentions": [{"entity": ENTITY, "post": "p"}],
-                   "refs": [{"entity": ENTITY, "post": "p"}]})
+    validate_post(
+        {**body, "mentions": [{"entity": ENTITY, "post": "p"}], "refs": [{"entity": ENTITY, "post": "p"}]}
+    )
 
 
 def test_type_rules_do_not_apply_to_other_bases() -> None:
@@ -660,60 +933,91 @@ def test_type_rules_do_not_apply_to_other_bases() -> None:
 # --- one valid post per known type ---------------------------------------------------------------
 
 VALID_POSTS: dict[str, dict[str, Any]] = {
-    "meta": {"type": META,
-             "content": {"entity": ENTITY, "previous_entities": ["https://old.example.com"],
-                         "profile": {"name": "Alice", "bio": "b", "location": "l",
-                                     "website": "https://alice.example.org"},
-                         "servers": [{"version": "0.3", "preference": 0,
-                                      "urls": meta_urls()}]}},
-    "credentials": {"type": "https://tent.io/types/credentials/v0#https://tent.io/types/app/v0",
-                    "content": {"hawk_key": "k", "hawk_algorithm": "sha256"},
-                    "mentions": [{"post": "app1", "type": "https://tent.io/types/app/v0#"}]},
-    "relationship": {"type": "https://tent.io/types/relationship/v0#initial",
-                     "mentions": [{"entity": "https://bob.example.com"}]},
+    "meta": {
+        "type": META,
+        "content": {
+            "entity": ENTITY,
+            "previous_entities": ["https://old.example.com"],
+            "profile": {"name": "Alice", "bio": "b", "location": "l", "website": "https://alice.example.org"},
+            "servers": [{"version": "0.3", "preference": 0, "urls": meta_urls()}],
+        },
+    },
+    "credentials": {
+        "type": "https://tent.io/types/credentials/v0#https://tent.io/types/app/v0",
+        "content": {"hawk_key": "k", "hawk_algorithm": "sha256"},
+        "mentions": [{"post": "app1", "type": "https://tent.io/types/app/v0#"}],
+    },
+    "relationship": {
+        "type": "https://tent.io/types/relationship/v0#initial",
+        "mentions": [{"entity": "https://bob.example.com"}],
+    },
     "subscription": {
         "type": "https://tent.io/types/subscription/v0#https://tent.io/types/status/v0",
         "content": {"type": "https://tent.io/types/status/v0#"},
         "mentions": [{"entity": "https://bob.example.com"}],
-        "permissions": {"public": False, "entities": ["https://bob.example.com"]}},
+        "permissions": {"public": False, "entities": ["https://bob.example.com"]},
+    },
     "delivery-failure": {
         "type": "https://tent.io/types/delivery-failure/v0#https://tent.io/types/status/v0",
-        "content": {"entity": "https://bob.example.com", "status": "temporary",
-                    "reason": "unreachable"},
+        "content": {"entity": "https://bob.example.com", "status": "temporary", "reason": "unreachable"},
         "refs": [{"entity": ENTITY, "post": "p", "version": "v", "type": STATUS}],
-        "mentions": [{"entity": ENTITY, "post": "p", "version": "v", "type": STATUS}]},
+        "mentions": [{"entity": ENTITY, "post": "p", "version": "v", "type": STATUS}],
+    },
     "delete": {"type": "https://tent.io/types/delete/v0#", "refs": [{"post": "p"}]},
-    "app": {"type": "https://tent.io/types/app/v0#",
-            "content": {"name": "App", "description": "d", "url": "https://app.example.com",
-                        "redirect_uri": "https://app.example.com/cb",
-                        "notification_url": "https://app.example.com/notify",
-                        "notification_types": ["all"],
-                        "types": {"read": ["all"], "write": [STATUS]},
-                        "scopes": ["import", "permissions"]}},
-    "app-auth": {"type": "https://tent.io/types/app-auth/v0#",
-                 "content": {"types": {"read": ["all"], "write": []}, "scopes": []},
-                 "mentions": [{"post": "app1", "type": "https://tent.io/types/app/v0#"}]},
-    "group": {"type": "https://tent.io/types/group/v0#",
-              "content": {"name": "friends", "description": "d"}},
-    "group-member": {"type": "https://tent.io/types/group-member/v0#",
-                     "content": {"entity": "https://bob.example.com"},
-                     "mentions": [{"post": "group1"}]},
-    "status": {"type": STATUS, "content": {"text": "hi",
-                                           "location": {"latitude": "1", "longitude": "2"}}},
-    "repost": {"type": REPOST, "refs": [{"entity": "https://bob.example.com", "post": "p"}],
-               "mentions": [{"entity": "https://bob.example.com", "post": "p"}]},
+    "app": {
+        "type": "https://tent.io/types/app/v0#",
+        "content": {
+            "name": "App",
+            "description": "d",
+            "url": "https://app.example.com",
+            "redirect_uri": "https://app.example.com/cb",
+            "notification_url": "https://app.example.com/notify",
+            "notification_types": ["all"],
+            "types": {"read": ["all"], "write": [STATUS]},
+            "scopes": ["import", "permissions"],
+        },
+    },
+    "app-auth": {
+        "type": "https://tent.io/types/app-auth/v0#",
+        "content": {"types": {"read": ["all"], "write": []}, "scopes": []},
+        "mentions": [{"post": "app1", "type": "https://tent.io/types/app/v0#"}],
+    },
+    "group": {"type": "https://tent.io/types/group/v0#", "content": {"name": "friends", "description": "d"}},
+    "group-member": {
+        "type": "https://tent.io/types/group-member/v0#",
+        "content": {"entity": "https://bob.example.com"},
+        "mentions": [{"post": "group1"}],
+    },
+    "status": {"type": STATUS, "content": {"text": "hi", "location": {"latitude": "1", "longitude": "2"}}},
+    "repost": {
+        "type": REPOST,
+        "refs": [{"entity": "https://bob.example.com", "post": "p"}],
+        "mentions": [{"entity": "https://bob.example.com", "post": "p"}],
+    },
     "photo": {"type": "https://tent.io/types/photo/v0#", "content": {"caption": "c"}},
-    "album": {"type": "https://tent.io/types/album/v0#",
-              "content": {"title": "t", "description": "d",
-                          "cover": {"post": "p", "entity": ENTITY, "version": "v"}},
-              "refs": [{"post": "p"}]},
-    "essay": {"type": "https://tent.io/types/essay/v0#",
-              "content": {"body": "<p>hi</p>", "title": "T", "excerpt": "<p>h</p>"}},
-    "cursor": {"type": "https://tent.io/types/cursor/v0#https://cursors.example.com/feed",
-               "refs": [{"post": "p", "entity": ENTITY}]},
+    "album": {
+        "type": "https://tent.io/types/album/v0#",
+        "content": {
+            "title": "t",
+            "description": "d",
+            "cover": {"post": "p", "entity": ENTITY, "version": "v"},
+        },
+        "refs": [{"post": "p"}],
+    },
+    "essay": {
+        "type": "https://tent.io/types/essay/v0#",
+        "content": {"body": "<p>hi</p>", "title": "T", "excerpt": "<p>h</p>"},
+    },
+    "cursor": {
+        "type": "https://tent.io/types/cursor/v0#https://cursors.example.com/feed",
+        "refs": [{"post": "p", "entity": ENTITY}],
+    },
     "tag": {"type": "https://tent.io/types/tag/v0#", "content": {"name": "tent"}},
-    "favorite": {"type": "https://tent.io/types/favorite/v0#https://tent.io/types/status/v0#",
-                 "content": {"note": "n"}, "refs": [{"post": "p"}]},
+    "favorite": {
+        "type": "https://tent.io/types/favorite/v0#https://tent.io/types/status/v0#",
+        "content": {"note": "n"},
+        "refs": [{"post": "p"}],
+    },
 }
 
 
@@ -736,10 +1040,17 @@ def test_recorded_example_post_validates(source: str, post: dict[str, Any]) -> N
 def test_recorded_meta_example_only_lacks_the_discover_url() -> None:
     """The recorded server predates the `discover` key; the schema (D-04) requires it."""
     (meta,) = [p for _, p in example_posts() if p["type"] == META]
-    assert diff_of(meta) == [{"op": "add", "path": "/content/servers/0/urls/discover",
-                              "value": "", "type": "string",
-                              "message": "expected type string, got null"}]
+    assert diff_of(meta) == [
+        {
+            "op": "add",
+            "path": "/content/servers/0/urls/discover",
+            "value": "",
+            "type": "string",
+            "message": "expected type string, got null",
+        }
+    ]
     fixed = copy.deepcopy(meta)
     fixed["content"]["servers"][0]["urls"]["discover"] = (
-        "http://bb216a47d970.alpha.attic.is/discover?entity={entity}")
+        "http://bb216a47d970.alpha.attic.is/discover?entity={entity}"
+    )
     assert validate_post(fixed)[0] == fixed
