@@ -15,6 +15,7 @@ CREATE TABLE posts (
     version_received_at  bigint  NOT NULL,
     public               boolean NOT NULL,
     latest               boolean NOT NULL DEFAULT true,  -- newest version of its post
+    latest_public        boolean NOT NULL DEFAULT false, -- newest public version of its post
     data                 jsonb   NOT NULL,
     UNIQUE (entity, post_id, version_id)
 );
@@ -22,13 +23,19 @@ CREATE TABLE posts (
 CREATE INDEX posts_versions ON posts (entity, post_id, version_received_at DESC, version_id DESC);
 CREATE INDEX posts_by_version ON posts (version_id);
 
--- The feed shows the latest version of each post, newest first by one of four keys, ties
--- broken by version id: keyset pagination on (key, version_id) over partial indexes.
-CREATE INDEX feed_received_at ON posts (received_at DESC, version_id DESC) WHERE latest;
-CREATE INDEX feed_published_at ON posts (published_at DESC, version_id DESC) WHERE latest;
-CREATE INDEX feed_version_received_at ON posts (version_received_at DESC, version_id DESC) WHERE latest;
-CREATE INDEX feed_version_published_at ON posts (version_published_at DESC, version_id DESC) WHERE latest;
-CREATE INDEX feed_types ON posts (type_base, type_fragment, received_at DESC) WHERE latest;
+-- The feed shows the newest version of each post the reader may see (the latest, or for
+-- readers of public posts only, the latest public one), newest first by one of four keys,
+-- ties broken by version id: keyset pagination on (key, version_id) over partial indexes.
+CREATE INDEX feed_received_at ON posts (received_at DESC, version_id DESC)
+    WHERE latest OR latest_public;
+CREATE INDEX feed_published_at ON posts (published_at DESC, version_id DESC)
+    WHERE latest OR latest_public;
+CREATE INDEX feed_version_received_at ON posts (version_received_at DESC, version_id DESC)
+    WHERE latest OR latest_public;
+CREATE INDEX feed_version_published_at ON posts (version_published_at DESC, version_id DESC)
+    WHERE latest OR latest_public;
+CREATE INDEX feed_types ON posts (type_base, type_fragment, received_at DESC)
+    WHERE latest OR latest_public;
 
 CREATE TABLE mentions (
     post_seq bigint  NOT NULL REFERENCES posts (seq) ON DELETE CASCADE,

@@ -8,11 +8,14 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from tent.bootstrap import ensure_meta_post
+from tent.auth import Authenticator
+from tent.auth.hawk import Credentials
+from tent.bootstrap import ensure_meta_post, ensure_server_credentials
 from tent.config import Settings
 from tent.handlers import discovery, feed, middleware, posts
-from tent.handlers.common import POSTS, SETTINGS
+from tent.handlers.common import AUTH_STORE, AUTHENTICATOR, POSTS, SERVER_CREDENTIALS, SETTINGS
 from tent.store import db
+from tent.store.auth import AuthStore
 from tent.store.posts import PostStore
 
 log = logging.getLogger(__name__)
@@ -28,7 +31,7 @@ async def open_database(settings: Settings) -> tuple[str, object | None]:
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[middleware.errors, middleware.principal],
+        middlewares=[middleware.sign, middleware.errors, middleware.principal],
         client_max_size=settings.max_body_size,
     )
     app[SETTINGS] = settings
@@ -45,7 +48,11 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         async with pool.acquire() as conn:
             await db.migrate(conn)
         app[POSTS] = PostStore(pool)
+        app[AUTH_STORE] = AuthStore(pool)
         await ensure_meta_post(settings, app[POSTS])
+        server = await ensure_server_credentials(app[POSTS])
+        app[SERVER_CREDENTIALS] = Credentials(server["id"], server["hawk_key"])
+        app[AUTHENTICATOR] = Authenticator(settings, app[AUTH_STORE], app[SERVER_CREDENTIALS])
         log.info("serving %s", settings.entity)
         yield
     finally:

@@ -8,15 +8,15 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from tent import grants
 from tent.config import Settings
-from tent.core.posts import META_TYPE, build_new_post, build_new_version, now_ms
+from tent.core.posts import META_TYPE, build_new_post, build_new_version, new_id, now_ms
+from tent.grants import owner_settings_app
 from tent.store import db
 from tent.store.posts import PostStore
 
-APP_TYPE = "https://tent.io/types/app/v0#"
-APP_AUTH_TYPE = "https://tent.io/types/app-auth/v0#"
-CREDENTIALS_APP_AUTH_TYPE = "https://tent.io/types/credentials/v0#https://tent.io/types/app-auth/v0"
 OWNER_APP_KEY = "owner_app"
+SERVER_CREDENTIALS_KEY = "server_credentials"
 
 
 def endpoint_urls(settings: Settings) -> dict[str, str]:
@@ -63,41 +63,28 @@ async def ensure_meta_post(settings: Settings, posts: PostStore) -> dict[str, An
 
 
 async def ensure_owner_app(settings: Settings, posts: PostStore) -> dict[str, Any]:
-    """A fully authorized app for the owner's own tools: all types, every scope.
-
-    Three posts, as an OAuth authorization would make them: the app, its app-auth (the
-    grant) and the credentials of the grant, whose id and key sign requests.
-    """
+    """A fully authorized app for the owner's own tools: all types, every scope."""
     async with posts.pool.acquire() as conn:
         known = await db.get_state(conn, OWNER_APP_KEY)
     if known is not None:
         creds = await posts.get(settings.entity, known["credentials_id"])
         if creds is not None:
             return _credentials_json(settings, known["app_id"], creds)
-    entity, now = settings.entity, now_ms()
-    private = {"public": False}
-    all_types = {"read": ["all"], "write": ["all"]}
-    scopes = ["import", "permissions"]
-    app = build_new_post({
-        "type": APP_TYPE, "permissions": private,
-        "content": {"name": "Owner", "description": "The owner's own tools (tent credentials)",
-                    "url": entity, "redirect_uri": entity, "types": all_types, "scopes": scopes},
-    }, entity=entity, now=now)
-    auth = build_new_post({
-        "type": APP_AUTH_TYPE, "permissions": private,
-        "content": {"types": all_types, "scopes": scopes},
-        "mentions": [{"entity": entity, "post": app["id"], "type": APP_TYPE}],
-    }, entity=entity, now=now)
-    creds = build_new_post({
-        "type": CREDENTIALS_APP_AUTH_TYPE, "permissions": private,
-        "content": {"hawk_key": secrets.token_hex(32), "hawk_algorithm": "sha256"},
-        "mentions": [{"entity": entity, "post": auth["id"], "type": APP_AUTH_TYPE}],
-    }, entity=entity, now=now)
+    app_post, app_creds = grants.build_app_registration(owner_settings_app(settings),
+                                                        entity=settings.entity)
+    types, scopes = grants.requested_grant(app_post)
+    auth, creds = grants.build_grant(app_post, entity=settings.entity, types=types, scopes=scopes)
     async with posts.pool.acquire() as conn, conn.transaction():
-        for post in (app, auth, creds):
-            await posts.create(post, conn)
-        await db.set_state(conn, OWNER_APP_KEY, {"app_id": app["id"], "credentials_id": creds["id"]})
-    return _credentials_json(settings, app["id"], creds)
+        await grants.store_posts(posts, app_post, app_creds, auth, creds, conn=conn)
+        await db.set_state(conn, OWNER_APP_KEY, {"app_id": app_post["id"], "credentials_id": creds["id"]})
+    return _credentials_json(settings, app_post["id"], creds)
+
+
+async def ensure_server_credentials(posts: PostStore) -> dict[str, str]:
+    """The server's own Hawk secret: signs the bewit URLs it hands out, acts as owner."""
+    fresh = {"id": new_id(), "hawk_key": secrets.token_hex(32)}
+    async with posts.pool.acquire() as conn:
+        return await db.set_state_if_absent(conn, SERVER_CREDENTIALS_KEY, fresh)
 
 
 def _credentials_json(settings: Settings, app_id: str, creds: dict[str, Any]) -> dict[str, Any]:

@@ -11,12 +11,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import aiohttp
 import asyncpg
+import orjson
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestServer
+from yarl import URL
 
 from tent.app import create_app
+from tent.auth import hawk
+from tent.auth.hawk import Credentials
+from tent.bootstrap import ensure_owner_app
 from tent.config import Settings
+from tent.handlers.common import POSTS
 from tent.store import db
 
 STATUS = "https://tent.io/types/status/v0#"
@@ -89,22 +96,104 @@ async def new_database(admin_url: str, template_name: str) -> AsyncIterator[Call
         await conn.close()
 
 
-class Tent:
-    """A running server and a client for it, with small helpers that speak the protocol."""
+class Client:
+    """HTTP to one server, signed with Hawk when it has credentials (as an app would)."""
 
-    def __init__(self, client: TestClient, settings: Settings) -> None:
-        self.client = client
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base: str,
+        creds: Credentials | None = None,
+        app_id: str | None = None,
+    ) -> None:
+        self.session = session
+        self.base = base
+        self.creds = creds
+        self.app_id = app_id
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        data: bytes | str | None = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> aiohttp.ClientResponse:
+        headers = dict(headers or {})
+        if json is not None:
+            data = orjson.dumps(json)
+            headers.setdefault("Content-Type", "application/json")
+        if isinstance(data, str):
+            data = data.encode()
+        url = self.base + path
+        if self.creds is not None and "Authorization" not in headers:
+            headers["Authorization"] = hawk.sign_request(
+                self.creds,
+                method=method,
+                url=url,
+                content=data,
+                content_type=headers.get("Content-Type"),
+                app=self.app_id,
+            )
+        return await self.session.request(
+            method, URL(url, encoded=True), data=data, headers=headers, allow_redirects=False, **kwargs
+        )
+
+    async def get(self, path: str, **kw: Any) -> aiohttp.ClientResponse:
+        return await self.request("GET", path, **kw)
+
+    async def head(self, path: str, **kw: Any) -> aiohttp.ClientResponse:
+        return await self.request("HEAD", path, **kw)
+
+    async def post(self, path: str, **kw: Any) -> aiohttp.ClientResponse:
+        return await self.request("POST", path, **kw)
+
+    async def put(self, path: str, **kw: Any) -> aiohttp.ClientResponse:
+        return await self.request("PUT", path, **kw)
+
+    async def delete(self, path: str, **kw: Any) -> aiohttp.ClientResponse:
+        return await self.request("DELETE", path, **kw)
+
+    async def patch(self, path: str, **kw: Any) -> aiohttp.ClientResponse:
+        return await self.request("PATCH", path, **kw)
+
+
+class Tent:
+    """A running server, clients for it (owner-signed `client`, unsigned `anon`), and small
+    helpers that speak the protocol as the owner's app."""
+
+    def __init__(
+        self, server: TestServer, session: aiohttp.ClientSession, settings: Settings, owner: dict[str, Any]
+    ) -> None:
+        self.server = server
+        self.session = session
         self.settings = settings
         self.entity = settings.entity
+        self.base = f"http://127.0.0.1:{settings.port}"
+        self.owner = owner
+        self.client = Client(session, self.base, Credentials(owner["id"], owner["hawk_key"]), owner["app_id"])
+        self.anon = Client(session, self.base)
+
+    def as_app(self, creds: dict[str, Any], app_id: str | None = None) -> Client:
+        """A client signing with credentials: a credentials post, or a token response."""
+        if "access_token" in creds:
+            return Client(
+                self.session, self.base, Credentials(creds["access_token"], creds["hawk_key"]), app_id
+            )
+        return Client(self.session, self.base, Credentials(creds["id"], creds["content"]["hawk_key"]), app_id)
 
     def post_path(self, post_id: str, entity: str | None = None) -> str:
         return f"/posts/{quote(entity or self.entity, safe='')}/{quote(post_id, safe='')}"
 
-    async def create(self, post_type: str = STATUS, content: Any = None, **members: Any) -> dict:
+    async def create(
+        self, post_type: str = STATUS, content: Any = None, *, client: Client | None = None, **members: Any
+    ) -> dict:
         body = {"type": post_type, **members}
         if content is not None:
             body["content"] = content
-        resp = await self.client.post(
+        resp = await (client or self.client).post(
             "/posts", json=body, headers={"Content-Type": f'{POST_MT}; type="{post_type}"'}
         )
         assert resp.status == 200, await resp.text()
@@ -113,14 +202,14 @@ class Tent:
     async def status(self, text: str, **members: Any) -> dict:
         return await self.create(STATUS, {"text": text}, **members)
 
-    async def update(self, post: dict, content: Any, **members: Any) -> dict:
+    async def update(self, post: dict, content: Any, *, client: Client | None = None, **members: Any) -> dict:
         body = {
             "type": post["type"],
             "content": content,
             "version": {"parents": [{"version": post["version"]["id"]}]},
             **members,
         }
-        resp = await self.client.put(
+        resp = await (client or self.client).put(
             self.post_path(post["id"]),
             json=body,
             headers={"Content-Type": f'{POST_MT}; type="{post["type"]}"'},
@@ -128,17 +217,21 @@ class Tent:
         assert resp.status == 200, await resp.text()
         return (await resp.json())["post"]
 
-    async def feed(self, query: str = "", expect: int = 200) -> dict:
-        resp = await self.client.get("/posts" + query)
+    async def feed(self, query: str = "", expect: int = 200, client: Client | None = None) -> dict:
+        resp = await (client or self.client).get("/posts" + query)
         assert resp.status == expect, await resp.text()
         return await resp.json()
+
+    async def close(self) -> None:
+        await self.session.close()
+        await self.server.close()
 
 
 @pytest.fixture
 async def make_server(
     new_database: Callable[[], Awaitable[str]], unused_tcp_port_factory: Callable[[], int]
 ) -> AsyncIterator[Callable[..., Awaitable[Tent]]]:
-    started: list[TestClient] = []
+    started: list[Tent] = []
 
     async def make(**overrides: Any) -> Tent:
         port = unused_tcp_port_factory()
@@ -154,14 +247,15 @@ async def make_server(
         values.update(overrides)
         settings = Settings(**values)
         server = TestServer(create_app(settings), host="127.0.0.1", port=port)
-        client = TestClient(server)
-        await client.start_server()
-        started.append(client)
-        return Tent(client, settings)
+        await server.start_server()
+        owner = await ensure_owner_app(settings, server.app[POSTS])
+        tent = Tent(server, aiohttp.ClientSession(), settings, owner)
+        started.append(tent)
+        return tent
 
     yield make
-    for client in started:
-        await client.close()
+    for tent in started:
+        await tent.close()
 
 
 @pytest.fixture

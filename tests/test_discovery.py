@@ -69,7 +69,7 @@ async def test_meta_post_is_not_recreated_on_restart(make_server, new_database) 
     dsn = await new_database()
     first = await make_server(database_url=dsn)
     link1 = (await first.client.head("/")).headers["Link"]
-    await first.client.close()
+    await first.close()
     second = await make_server(database_url=dsn, entity=first.entity)
     assert (await second.client.head("/")).headers["Link"] == link1
 
@@ -79,7 +79,7 @@ async def test_changed_entity_urls_make_a_new_meta_version(make_server, new_data
     first = await make_server(database_url=dsn, entity="http://127.0.0.1:1/a")
     url = _link((await first.client.head("/a/")).headers["Link"])
     meta_id = url.rsplit("/", 1)[1]
-    await first.client.close()
+    await first.close()
     second = await make_server(database_url=dsn, entity="http://127.0.0.1:1/a")
     resp = await second.client.get(
         "/a" + second.post_path(meta_id, "http://127.0.0.1:1/a"),

@@ -49,7 +49,7 @@ async def test_new_post_ignores_server_members_sent_by_the_app(tent: Tent) -> No
     post = (await resp.json())["post"]
     assert post["id"] != "mine" and post["entity"] == tent.entity
     assert post["received_at"] != 5 and post["version"]["received_at"] != 7
-    assert "app" not in post
+    assert post["app"] == {"id": tent.owner["app_id"], "name": "Owner", "url": tent.entity}
 
 
 async def test_app_may_set_published_at(tent: Tent) -> None:

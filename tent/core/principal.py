@@ -22,6 +22,7 @@ class Principal:
     scopes: frozenset[str] = field(default_factory=frozenset)
     entity: str | None = None  # a relationship peer's entity
     app: dict[str, Any] | None = None  # {id, name, url} of the calling app, set on its posts
+    app_post_id: str | None = None  # for app credentials: the one post they may read and update
 
     @property
     def app_level(self) -> bool:
@@ -34,6 +35,12 @@ class Principal:
 
     def has_scope(self, scope: str) -> bool:
         return self.kind == "owner" or scope in self.scopes
+
+    def may_update(self, post: dict[str, Any], new_type: str) -> bool:
+        """New versions and deletes: by type, or an app's own registration (same type, §6.6)."""
+        if self.kind == "app":
+            return post["id"] == self.app_post_id and post["type"] == new_type
+        return self.can_write_type(post["type"]) and self.can_write_type(new_type)
 
     def can_write_type(self, post_type: str) -> bool:
         if self.kind == "owner":
@@ -62,6 +69,8 @@ class Principal:
             return False
         if is_public(post):
             return True
+        if self.kind == "app":
+            return post["id"] == self.app_post_id
         if self.kind == "peer" and self.entity:
             return self.entity in (post.get("permissions") or {}).get("entities", [])
         return False
@@ -100,3 +109,41 @@ def is_public(post: dict[str, Any]) -> bool:
     if perms is None:
         return True
     return perms.get("public") is True
+
+
+APP_BASE = "https://tent.io/types/app/v0"
+APP_AUTH_BASE = "https://tent.io/types/app-auth/v0"
+RELATIONSHIP_BASE = "https://tent.io/types/relationship/v0"
+
+
+def _base(post_type: str) -> str:
+    return post_type.split("#", 1)[0]
+
+
+def principal_for_credentials(target: dict[str, Any] | None, app: dict[str, Any] | None) -> Principal:
+    """The requester a credentials post stands for, from the post it mentions (§5.1).
+
+    Credentials that mention nothing usable still authenticate (the response is signed) but
+    grant nothing beyond what anonymous requests get.
+    """
+    if target is None:
+        return ANONYMOUS
+    base = _base(target["type"])
+    content = target.get("content") or {}
+    if base == APP_AUTH_BASE:
+        types = content.get("types") or {}
+        summary = None
+        if app is not None:
+            app_content = app.get("content") or {}
+            summary = {"id": app["id"], "name": app_content.get("name", ""),
+                       "url": app_content.get("url", "")}
+        return Principal("authorized_app", read_types=tuple(types.get("read") or ()),
+                         write_types=tuple(types.get("write") or ()),
+                         scopes=frozenset(content.get("scopes") or ()), app=summary)
+    if base == APP_BASE:
+        return Principal("app", app_post_id=target["id"])
+    if base == RELATIONSHIP_BASE:
+        mentions = target.get("mentions") or []
+        entity = mentions[0].get("entity") if mentions else None
+        return Principal("peer", entity=entity) if entity else ANONYMOUS
+    return ANONYMOUS

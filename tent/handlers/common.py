@@ -12,13 +12,19 @@ import orjson
 import uritemplate
 from aiohttp import web
 
+from tent.auth import Authenticator
+from tent.auth.hawk import Credentials
 from tent.config import Settings
 from tent.core.errors import NotFound, TentError
 from tent.core.principal import ANONYMOUS, Principal
+from tent.store.auth import AuthStore
 from tent.store.posts import PostStore
 
 SETTINGS = web.AppKey("settings", Settings)
 POSTS = web.AppKey("posts", PostStore)
+AUTH_STORE = web.AppKey("auth_store", AuthStore)
+AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
+SERVER_CREDENTIALS = web.AppKey("server_credentials", Credentials)
 PRINCIPAL = web.RequestKey("principal", Principal)
 
 

@@ -9,10 +9,11 @@ from collections.abc import Awaitable, Callable
 import orjson
 from aiohttp import web
 
-from tent.auth import resolve_principal
+from tent.auth import HAWK
+from tent.auth.hawk import HawkError, sign_response
 from tent.core.errors import TentError
 from tent.core.media import ERROR
-from tent.handlers.common import PRINCIPAL
+from tent.handlers.common import AUTHENTICATOR, PRINCIPAL, settings_of
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,11 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except TentError as exc:
-        return error_response(exc.status, exc.body())
+        response = error_response(exc.status, exc.body())
+        response.headers.update(exc.headers)
+        if isinstance(exc, HawkError) and exc.www_authenticate:
+            response.headers["WWW-Authenticate"] = exc.www_authenticate
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -43,5 +48,26 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 @web.middleware
 async def principal(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request[PRINCIPAL] = await resolve_principal(request)
+    request[PRINCIPAL] = await request.app[AUTHENTICATOR].resolve(request)
     return await handler(request)
+
+
+@web.middleware
+async def sign(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every response to a Hawk-authenticated request carries Server-Authorization (D-34),
+    with a payload hash when a body is sent."""
+    response = await handler(request)
+    context = request.get(HAWK)
+    if context is None or response.prepared:
+        return response
+    body = getattr(response, "body", None)
+    content = None
+    if isinstance(body, bytes | bytearray) and body and request.method != "HEAD" and response.status != 304:
+        content = bytes(body)
+    settings = settings_of(request)
+    response.headers["Server-Authorization"] = sign_response(
+        context.auth, context.credentials, method=request.method, uri=request.raw_path,
+        host=settings.public_host, port=settings.public_port, content=content,
+        content_type=response.headers.get("Content-Type") if content else None,
+    )
+    return response

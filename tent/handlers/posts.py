@@ -103,9 +103,7 @@ async def put_post(request: web.Request) -> web.Response:
     latest = await store.get(entity, post_id)
     if latest is None or not principal.can_read(latest, settings.entity):
         raise NotFound()
-    if entity != settings.entity or not (
-        principal.can_write_type(body["type"]) and principal.can_write_type(latest["type"])
-    ):
+    if entity != settings.entity or not principal.may_update(latest, body["type"]):
         raise Unauthorized(403)
     post = build_new_version(body, latest, now=now_ms(), app=principal.app)
     await store.add_version(post)
@@ -120,7 +118,7 @@ async def delete_post(request: web.Request) -> web.Response:
     post = await store.get(entity, post_id, version)
     if post is None or not principal.can_read(post, settings.entity):
         raise NotFound()
-    if not principal.can_write_type(post["type"]):
+    if not principal.may_update(post, post["type"]):
         raise Unauthorized(401 if principal.is_anonymous else 403)
     record = None
     if entity == settings.entity and request.headers.get("Create-Delete-Post", "true") != "false":

@@ -23,18 +23,18 @@ _INSERT = """
 WITH p AS (
     INSERT INTO posts (entity, post_id, version_id, type, type_base, type_fragment,
                        published_at, received_at, version_published_at, version_received_at,
-                       public, latest, data)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                       public, latest, latest_public, data)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
     ON CONFLICT (entity, post_id, version_id) DO NOTHING
     RETURNING seq
 ), m AS (
     INSERT INTO mentions (post_seq, entity, post_id, public)
     SELECT p.seq, x.entity, x.post_id, x.public
-    FROM p, unnest($14::text[], $15::text[], $16::bool[]) AS x(entity, post_id, public)
+    FROM p, unnest($15::text[], $16::text[], $17::bool[]) AS x(entity, post_id, public)
 ), r AS (
     INSERT INTO parents (post_seq, entity, post_id, version_id)
     SELECT p.seq, y.entity, y.post_id, y.version_id
-    FROM p, unnest($17::text[], $18::text[], $19::text[]) AS y(entity, post_id, version_id)
+    FROM p, unnest($18::text[], $19::text[], $20::text[]) AS y(entity, post_id, version_id)
 )
 SELECT seq FROM p
 """
@@ -60,7 +60,7 @@ class Page:
     older_exist: bool
 
 
-def _insert_args(post: dict[str, Any], latest: bool) -> list[Any]:
+def _insert_args(post: dict[str, Any], latest: bool, latest_public: bool) -> list[Any]:
     parsed = parse_type(post["type"])
     assert parsed is not None, "validated before storing"
     version = post["version"]
@@ -69,7 +69,7 @@ def _insert_args(post: dict[str, Any], latest: bool) -> list[Any]:
     return [
         post["entity"], post["id"], version["id"], post["type"], parsed.base_version,
         parsed.fragment, post["published_at"], post["received_at"], version["published_at"],
-        version["received_at"], is_public(post), latest, post,
+        version["received_at"], is_public(post), latest, latest_public, post,
         [m.get("entity") or post["entity"] for m in mentions],
         [m.get("post") for m in mentions],
         [m.get("public") is not False for m in mentions],
@@ -79,8 +79,8 @@ def _insert_args(post: dict[str, Any], latest: bool) -> list[Any]:
     ]
 
 
-def _type_condition(selectors: Iterable[TypeSelector | str], arg: Args) -> str:
-    """SQL matching any of the selectors; `all` (or an unparsable string) as in §2.4."""
+def _type_condition(selectors: Iterable[TypeSelector | str], arg: Args, alias: str = "p") -> str:
+    """SQL matching any of the selectors; `all` matches everything, unparsable ones nothing."""
     parts = []
     for sel in selectors:
         parsed = TypeSelector.parse(sel) if isinstance(sel, str) else sel
@@ -89,24 +89,52 @@ def _type_condition(selectors: Iterable[TypeSelector | str], arg: Args) -> str:
         if parsed.base_version is None:
             return "TRUE"
         if parsed.fragment is None:
-            parts.append(f"p.type_base = {arg(parsed.base_version)}")
+            parts.append(f"{alias}.type_base = {arg(parsed.base_version)}")
         else:
             parts.append(
-                f"(p.type_base = {arg(parsed.base_version)} AND p.type_fragment = {arg(parsed.fragment)})"
+                f"({alias}.type_base = {arg(parsed.base_version)}"
+                f" AND {alias}.type_fragment = {arg(parsed.fragment)})"
             )
     return "(" + " OR ".join(parts) + ")" if parts else "FALSE"
 
 
-def _visibility_condition(vis: Visibility, arg: Args) -> list[str]:
+def _row_visible(vis: Visibility, arg: Args, alias: str = "p") -> str | None:
+    """SQL: may the reader see this version row? None means every row."""
     conds = []
     if vis.own_entity is not None:
-        conds.append(f"p.entity = {arg(vis.own_entity)}")
+        conds.append(f"{alias}.entity = {arg(vis.own_entity)}")
     if vis.private_types is not None:
-        private_ok = [_type_condition(vis.private_types, arg)]
+        private_ok = [_type_condition(vis.private_types, arg, alias)] if vis.private_types else []
         if vis.peer_entity:
-            private_ok.append(f"(p.data->'permissions'->'entities') ? {arg(vis.peer_entity)}")
-        conds.append(f"(p.public OR {' OR '.join(private_ok)})")
-    return conds
+            private_ok.append(f"({alias}.data->'permissions'->'entities') ? {arg(vis.peer_entity)}")
+        conds.append(f"({' OR '.join([f'{alias}.public', *private_ok])})")
+    return " AND ".join(conds) if conds else None
+
+
+def _current_version(vis: Visibility, arg: Args) -> list[str]:
+    """SQL: is this row the version of its post the reader sees (D-10)?
+
+    The latest version if the reader may see it, else the latest public one. Owners and
+    public-only readers get a single indexed flag; others need the latest row's check.
+    """
+    if vis.private_types is None:
+        visible = _row_visible(vis, arg)
+        return ["p.latest", visible] if visible else ["p.latest"]
+    if not vis.private_types and not vis.peer_entity:
+        visible = _row_visible(vis, arg)
+        return ["p.latest_public", visible] if visible else ["p.latest_public"]
+    visible_p = _row_visible(vis, arg, "p")
+    visible_l = _row_visible(vis, arg, "l")
+    return [
+        f"((p.latest AND {visible_p}) OR (p.latest_public AND NOT p.latest AND NOT EXISTS ("
+        "SELECT 1 FROM posts l WHERE l.entity = p.entity AND l.post_id = p.post_id"
+        f" AND l.latest AND {visible_l})))"
+    ]
+
+
+def _visibility_condition(vis: Visibility, arg: Args) -> list[str]:
+    visible = _row_visible(vis, arg)
+    return [visible] if visible else []
 
 
 def _position_condition(column: str, pos: Position, op: str, arg: Args) -> str:
@@ -123,10 +151,11 @@ class PostStore:
 
     async def create(self, post: dict[str, Any], conn: Any = None) -> bool:
         """Store the first version of a new post; False if that exact version existed."""
+        args = _insert_args(post, True, is_public(post))
         if conn is None:
             async with self.pool.acquire() as conn:
-                return await conn.fetchval(_INSERT, *_insert_args(post, True)) is not None
-        return await conn.fetchval(_INSERT, *_insert_args(post, True)) is not None
+                return await conn.fetchval(_INSERT, *args) is not None
+        return await conn.fetchval(_INSERT, *args) is not None
 
     async def add_version(self, post: dict[str, Any], conn: Any = None) -> bool:
         """Store a version of a post that may already have others; keeps `latest` right.
@@ -139,20 +168,29 @@ class PostStore:
         return await self._add_version(conn, post)
 
     async def _add_version(self, conn: Any, post: dict[str, Any]) -> bool:
-        current = await conn.fetchrow(
-            "SELECT seq, version_received_at, version_id FROM posts"
-            " WHERE entity = $1 AND post_id = $2 AND latest FOR UPDATE",
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1 || ' ' || $2))",
+                           post["entity"], post["id"])
+        rows = await conn.fetch(
+            "SELECT seq, version_received_at, version_id, latest, latest_public FROM posts"
+            " WHERE entity = $1 AND post_id = $2 AND (latest OR latest_public)",
             post["entity"], post["id"],
         )
-        version = post["version"]
-        newest = current is None or (version["received_at"], version["id"]) > (
-            current["version_received_at"], current["version_id"],
+        key = (post["version"]["received_at"], post["version"]["id"])
+        latest = next((r for r in rows if r["latest"]), None)
+        latest_public = next((r for r in rows if r["latest_public"]), None)
+        newest = latest is None or key > (latest["version_received_at"], latest["version_id"])
+        newest_public = is_public(post) and (
+            latest_public is None
+            or key > (latest_public["version_received_at"], latest_public["version_id"])
         )
-        seq = await conn.fetchval(_INSERT, *_insert_args(post, newest))
+        seq = await conn.fetchval(_INSERT, *_insert_args(post, newest, newest_public))
         if seq is None:
             return False
-        if newest and current is not None:
-            await conn.execute("UPDATE posts SET latest = false WHERE seq = $1", current["seq"])
+        if newest and latest is not None:
+            await conn.execute("UPDATE posts SET latest = false WHERE seq = $1", latest["seq"])
+        if newest_public and latest_public is not None:
+            await conn.execute("UPDATE posts SET latest_public = false WHERE seq = $1",
+                               latest_public["seq"])
         return True
 
     async def delete_post(self, entity: str, post_id: str, conn: Any = None) -> int:
@@ -168,19 +206,21 @@ class PostStore:
         return await self._delete_version(conn, entity, post_id, version)
 
     async def _delete_version(self, conn: Any, entity: str, post_id: str, version: str) -> int:
-        was_latest = await conn.fetchval(
-            "DELETE FROM posts WHERE entity = $1 AND post_id = $2 AND version_id = $3 RETURNING latest",
+        flags = await conn.fetchrow(
+            "DELETE FROM posts WHERE entity = $1 AND post_id = $2 AND version_id = $3"
+            " RETURNING latest, latest_public",
             entity, post_id, version,
         )
-        if was_latest is None:
+        if flags is None:
             return 0
-        if was_latest:
-            await conn.execute(
-                "UPDATE posts SET latest = true WHERE seq = (SELECT seq FROM posts"
-                " WHERE entity = $1 AND post_id = $2"
-                " ORDER BY version_received_at DESC, version_id DESC LIMIT 1)",
-                entity, post_id,
-            )
+        for flag, only_public in (("latest", ""), ("latest_public", " AND public")):
+            if flags[flag]:
+                await conn.execute(
+                    f"UPDATE posts SET {flag} = true WHERE seq = (SELECT seq FROM posts"
+                    f" WHERE entity = $1 AND post_id = $2{only_public}"
+                    " ORDER BY version_received_at DESC, version_id DESC LIMIT 1)",
+                    entity, post_id,
+                )
         return 1
 
     # -- reading one post --------------------------------------------------------------
@@ -225,8 +265,7 @@ class PostStore:
     async def feed(self, query: FeedQuery, vis: Visibility, *, private_mentions: bool,
                    count: bool = False) -> Page | int:
         def where(arg: Args) -> list[str]:
-            return ["p.latest", *_visibility_condition(vis, arg),
-                    *self._filters(query, arg, private_mentions)]
+            return [*_current_version(vis, arg), *self._filters(query, arg, private_mentions)]
 
         return await self._page_or_count(where, query, count)
 
@@ -256,10 +295,9 @@ class PostStore:
 
         def where(arg: Args) -> list[str]:
             return [
-                "p.latest",
+                *_current_version(vis, arg),
                 "EXISTS (SELECT 1 FROM mentions m WHERE m.post_seq = p.seq"
                 f" AND m.entity = {arg(entity)} AND m.post_id = {arg(post_id)}{public_only})",
-                *_visibility_condition(vis, arg),
             ]
 
         return await self._page_or_count(where, query, count)

@@ -1,0 +1,627 @@
+"""Hawk 1.0 ("hawk.1") primitives for Tent v0.3 (PROTOCOL.md §4): parsing, verifying and signing.
+
+Everything here is pure (no database, no aiohttp web objects) so the request layer can fetch
+credentials asynchronously first and then call these functions with plain values, and so the
+test vectors of §4.10 can be checked without a server.
+
+mohawk computes the MACs, payload hashes and ``tsm`` values (it reproduces Tent's vectors) and
+parses the header attributes. It is *not* used for whole-request verification because its
+callbacks are synchronous and its bewit decoder cannot read Tent's unpadded URL-safe bewits
+(shared/NOTES.md), so the verification order of §4.6 and the bewit format of §4.9 live here.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import re
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import mohawk.exc
+import mohawk.util
+from yarl import URL
+
+from tent.core.errors import TentError
+
+__all__ = [
+    "Credentials",
+    "HawkError",
+    "NonceCache",
+    "RequestAuth",
+    "bewit_url",
+    "make_bewit",
+    "parse_authorization",
+    "sign_request",
+    "sign_response",
+    "strip_bewit",
+    "verify_bewit",
+    "verify_request",
+    "verify_response",
+]
+
+_ID_RE = re.compile(r"^[-0-9A-Za-z_]+$")
+_TS_RE = re.compile(r"^[0-9]+$")
+_BEWIT_RE = re.compile(r"^[-0-9A-Za-z_]*$")
+# Hash functions Hawk defines; anything else is a configuration error, not a client error.
+_ALGORITHMS = frozenset({"sha1", "sha256"})
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A Hawk key: ``id`` is the credentials post id (or the server's own id).
+
+    ``key`` is the ``hawk_key`` used as literal ASCII bytes: Tent never hex- or base64-decodes it (§4.1).
+    """
+
+    id: str
+    key: str
+    algorithm: str = "sha256"
+
+
+@dataclass(frozen=True)
+class RequestAuth:
+    """The attributes of a request's ``Authorization: Hawk …`` header, as sent (§4.2).
+
+    Kept verbatim because the MAC covers the values the client sent, not our reinterpretation.
+    """
+
+    id: str
+    ts: int
+    nonce: str
+    mac: str
+    hash: str | None = None
+    ext: str | None = None
+    app: str | None = None
+    dlg: str | None = None
+
+
+class HawkError(TentError):
+    """An authentication failure (D-52): 403 by default, 401 only for a stale timestamp.
+
+    ``www_authenticate`` is set on the 401 so the client can resynchronise its clock (§4.7); it
+    belongs in a header, not the JSON body, so it is also exposed as ``headers`` for the
+    middleware that renders ``TentError``.
+    """
+
+    def __init__(self, message: str, status: int = 403, *, www_authenticate: str | None = None) -> None:
+        super().__init__(message, status)
+        self.www_authenticate = www_authenticate
+        # Set after construction (not passed as ``headers=``) so it can never end up in the JSON body.
+        self.headers = {"WWW-Authenticate": www_authenticate} if www_authenticate else {}
+
+
+def _fail(reason: str, status: int = 403, *, www_authenticate: str | None = None) -> HawkError:
+    """Build the tentd-style message; reasons are fixed strings, never the normalized string (D-33)."""
+    return HawkError(f"Authentication failure: {reason}", status, www_authenticate=www_authenticate)
+
+
+# --------------------------------------------------------------------------------------------
+# MAC building blocks (mohawk does the arithmetic)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Artifacts:
+    """The fields of the normalized string (§4.3), shaped like the resource mohawk expects.
+
+    ``mohawk.util.calculate_mac`` reads ``credentials``, ``timestamp``, ``nonce``, ``method``,
+    ``name`` (the request URI), ``host``, ``port``, ``ext``, ``app`` and ``dlg`` off an object;
+    this carries exactly those so we can use it without a mohawk ``Receiver``/``Sender``.
+    """
+
+    credentials: dict[str, str]
+    timestamp: str
+    nonce: str
+    method: str
+    name: str
+    host: str
+    port: str
+    ext: str
+    app: str
+    dlg: str
+
+
+def _creds_map(creds: Credentials) -> dict[str, str]:
+    if creds.algorithm not in _ALGORITHMS:
+        raise ValueError(f"unsupported Hawk algorithm {creds.algorithm!r}")
+    return {"id": creds.id, "key": creds.key, "algorithm": creds.algorithm}
+
+
+def _escape_ext(ext: str | None) -> str:
+    """Escape ``ext`` as the npm hawk library does before it enters the normalized string.
+
+    mohawk skips this; it only matters for a ``\\`` or newline, which header values cannot
+    carry, but a bewit's ext could, and npm interoperability is a project requirement.
+    """
+    return (ext or "").replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _mac(
+    kind: str,
+    creds: Credentials,
+    *,
+    ts: int | str,
+    nonce: str,
+    method: str,
+    uri: str,
+    host: str,
+    port: int | str,
+    hash: str | None,
+    ext: str | None,
+    app: str | None,
+    dlg: str | None,
+) -> str:
+    """base64 HMAC of the normalized string of ``kind`` (header, response or bewit), §4.3–4.4."""
+    artifacts = _Artifacts(
+        credentials=_creds_map(creds),
+        timestamp=str(ts),
+        nonce=nonce,
+        method=method.upper(),
+        name=uri,
+        host=host.lower(),
+        port=str(port),
+        ext=_escape_ext(ext),
+        app=app or "",
+        dlg=dlg or "",
+    )
+    return mohawk.util.calculate_mac(kind, artifacts, hash or "").decode("ascii")
+
+
+def _payload_hash(content: bytes | None, content_type: str | None, algorithm: str = "sha256") -> str:
+    """§4.5: hash of ``hawk.1.payload``, the bare lower-cased mime type and the body bytes."""
+    if algorithm not in _ALGORITHMS:
+        raise ValueError(f"unsupported Hawk algorithm {algorithm!r}")
+    return mohawk.util.calculate_payload_hash(content or b"", algorithm, content_type or "").decode("ascii")
+
+
+def _ts_mac(ts: int, creds: Credentials) -> str:
+    """§4.7: the ``tsm`` that lets a client trust the server time sent with a stale-timestamp 401."""
+    return mohawk.util.calculate_ts_mac(ts, _creds_map(creds)).decode("ascii")
+
+
+def _same(a: str, b: str) -> bool:
+    """Constant-time comparison; encoded first because ``compare_digest`` refuses non-ASCII str."""
+    return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
+
+
+def _parse_attributes(header: str) -> dict[str, str]:
+    """Split ``Hawk k="v", …`` into a dict, reusing mohawk's strict grammar.
+
+    mohawk rejects unknown keys, duplicates, characters outside Hawk's header alphabet (no
+    ``"`` or ``\\``) and leftovers; every such failure becomes the same generic 403.
+    """
+    scheme, _, rest = header.strip().partition(" ")
+    if scheme.lower() != "hawk":
+        raise _fail("Unsupported authentication scheme")
+    rest = rest.strip()
+    if not rest:
+        raise _fail("Missing attributes")
+    try:
+        return dict(mohawk.util.parse_authorization_header("Hawk " + rest))
+    except (mohawk.exc.HawkFail, ValueError, UnicodeDecodeError) as exc:
+        raise _fail("Bad header format") from exc
+
+
+def _url_parts(url: str) -> tuple[str, str, int]:
+    """(request-uri, host, port) exactly as an aiohttp client will send ``URL(url, encoded=True)``.
+
+    ``encoded=True`` stops yarl from re-encoding the path (``%3A`` → ``:``), which would make
+    the peer MAC different bytes than we signed (shared/NOTES.md "Hawk and URLs"). Callers must
+    send the request with the same ``URL(url, encoded=True)``.
+    """
+    u = URL(url, encoded=True)
+    if not u.raw_host or u.port is None:
+        raise ValueError(f"cannot sign a URL without host and port: {url!r}")
+    return u.raw_path_qs, u.raw_host.lower(), u.port
+
+
+# --------------------------------------------------------------------------------------------
+# Requests (server side)
+# --------------------------------------------------------------------------------------------
+
+
+def parse_authorization(header: str) -> RequestAuth:
+    """Parse an ``Authorization: Hawk …`` header into :class:`RequestAuth`.
+
+    Raises ``HawkError`` (403) for anything malformed, for a missing ``id``/``ts``/``nonce``/``mac``,
+    and for an id outside ``^[-0-9A-Za-z_]+$`` ("Unidentified id", §4.6), so garbage never
+    reaches the credentials lookup.
+    """
+    attrs = _parse_attributes(header)
+    for required in ("id", "ts", "nonce", "mac"):
+        if not attrs.get(required):
+            raise _fail(f"Missing {required}")
+    if not _ID_RE.match(attrs["id"]):
+        raise _fail("Unidentified id")
+    if not _TS_RE.match(attrs["ts"]):
+        raise _fail("Invalid ts")
+    return RequestAuth(
+        id=attrs["id"],
+        ts=int(attrs["ts"]),
+        nonce=attrs["nonce"],
+        mac=attrs["mac"],
+        hash=attrs.get("hash") or None,
+        ext=attrs.get("ext") or None,
+        app=attrs.get("app") or None,
+        dlg=attrs.get("dlg") or None,
+    )
+
+
+def verify_request(
+    auth: RequestAuth,
+    creds: Credentials,
+    *,
+    method: str,
+    uri: str,
+    host: str,
+    port: int,
+    content: bytes | None,
+    content_type: str | None,
+    now: float,
+    skew: int = 60,
+) -> None:
+    """Check a parsed request header against the key of its id, in the order of §4.6.
+
+    ``uri`` is the raw request target (aiohttp ``request.raw_path``), still percent-encoded,
+    because that is what the client signed. ``host``/``port`` should come from configuration
+    (a TLS-terminating proxy changes what the server sees). The payload hash is optional in
+    Tent: checked when present, a body without one is accepted. Replay protection is separate
+    (:class:`NonceCache`), to be consulted after this succeeds so forged requests cannot fill it.
+    """
+    if abs(now - auth.ts) > skew:
+        server_ts = int(now)
+        tsm = _ts_mac(server_ts, creds)
+        raise _fail(
+            "Stale timestamp",
+            401,
+            www_authenticate=f'Hawk ts="{server_ts}", tsm="{tsm}", error="Stale timestamp"',
+        )
+    if auth.hash is not None and not _same(_payload_hash(content, content_type, creds.algorithm), auth.hash):
+        raise _fail("Invalid hash")
+    expected = _mac(
+        "header",
+        creds,
+        ts=auth.ts,
+        nonce=auth.nonce,
+        method=method,
+        uri=uri,
+        host=host,
+        port=port,
+        hash=auth.hash,
+        ext=auth.ext,
+        app=auth.app,
+        dlg=auth.dlg,
+    )
+    if not _same(expected, auth.mac):
+        raise _fail("Invalid mac")
+
+
+def sign_response(
+    auth: RequestAuth,
+    creds: Credentials,
+    *,
+    method: str,
+    uri: str,
+    host: str,
+    port: int,
+    content: bytes | None,
+    content_type: str | None,
+) -> str:
+    """The ``Server-Authorization`` value for a response to an accepted request (§4.8, D-34).
+
+    The MAC reuses the request's ts, nonce, method, URI, host, port, app and dlg with the
+    response's own payload hash, so the client knows the answer belongs to its request. The
+    hash is left out for an empty body (HEAD, 304), as the documentation's examples do.
+    """
+    response_hash = _payload_hash(content, content_type, creds.algorithm) if content else None
+    mac = _mac(
+        "response",
+        creds,
+        ts=auth.ts,
+        nonce=auth.nonce,
+        method=method,
+        uri=uri,
+        host=host,
+        port=port,
+        hash=response_hash,
+        ext=None,
+        app=auth.app,
+        dlg=auth.dlg,
+    )
+    header = f'Hawk mac="{mac}"'
+    if response_hash:
+        header += f', hash="{response_hash}"'
+    return header
+
+
+# --------------------------------------------------------------------------------------------
+# Requests (client side)
+# --------------------------------------------------------------------------------------------
+
+
+def _check_header_value(name: str, value: str) -> None:
+    try:
+        mohawk.util.validate_header_attr(value, name=name)
+    except mohawk.exc.BadHeaderValue as exc:
+        raise ValueError(f"{name} contains characters a Hawk header cannot carry") from exc
+
+
+def sign_request(
+    creds: Credentials,
+    *,
+    method: str,
+    url: str,
+    content: bytes | None = None,
+    content_type: str | None = None,
+    app: str | None = None,
+    ts: int | None = None,
+    nonce: str | None = None,
+    include_hash: bool = True,
+) -> str:
+    """The ``Authorization`` header for sending ``method url`` (tests, server-to-server, clients).
+
+    Host and port come from the URL (80/443 by default) and the URI is its raw path and query,
+    exactly as given: send the request with ``yarl.URL(url, encoded=True)`` or the bytes on the
+    wire will differ from the bytes signed. The payload hash is included when ``include_hash``
+    and a body (even an empty one) is given; ``include_hash=False`` mimics clients that omit it.
+    """
+    uri, host, port = _url_parts(url)
+    ts = int(time.time()) if ts is None else ts
+    nonce = secrets.token_urlsafe(9) if nonce is None else nonce
+    _check_header_value("nonce", nonce)
+    if app is not None:
+        _check_header_value("app", app)
+    payload_hash = None
+    if include_hash and content is not None:
+        payload_hash = _payload_hash(content, content_type, creds.algorithm)
+    mac = _mac(
+        "header",
+        creds,
+        ts=ts,
+        nonce=nonce,
+        method=method,
+        uri=uri,
+        host=host,
+        port=port,
+        hash=payload_hash,
+        ext=None,
+        app=app,
+        dlg=None,
+    )
+    parts = [f'id="{creds.id}"', f'ts="{ts}"', f'nonce="{nonce}"']
+    if payload_hash:
+        parts.append(f'hash="{payload_hash}"')
+    parts.append(f'mac="{mac}"')
+    if app:
+        parts.append(f'app="{app}"')
+    return "Hawk " + ", ".join(parts)
+
+
+def verify_response(
+    header: str,
+    auth_header: str,
+    creds: Credentials,
+    *,
+    method: str,
+    url: str,
+    content: bytes | None,
+    content_type: str | None,
+) -> bool:
+    """Check a ``Server-Authorization`` header against the request we sent (``auth_header``).
+
+    Returns False (never raises) for a malformed header, a wrong hash or a wrong MAC, since a
+    client decides itself what an unauthenticated answer means. A response hash is checked
+    when present; its absence is accepted, mirroring the server's treatment of requests.
+    """
+    try:
+        attrs = _parse_attributes(header)
+        request = parse_authorization(auth_header)
+        uri, host, port = _url_parts(url)
+    except (HawkError, ValueError):
+        return False
+    mac = attrs.get("mac")
+    if not mac:
+        return False
+    response_hash = attrs.get("hash") or None
+    if response_hash is not None and not _same(
+        _payload_hash(content, content_type, creds.algorithm), response_hash
+    ):
+        return False
+    expected = _mac(
+        "response",
+        creds,
+        ts=request.ts,
+        nonce=request.nonce,
+        method=method,
+        uri=uri,
+        host=host,
+        port=port,
+        hash=response_hash,
+        ext=attrs.get("ext"),
+        app=request.app,
+        dlg=request.dlg,
+    )
+    return _same(expected, mac)
+
+
+# --------------------------------------------------------------------------------------------
+# Bewits (§4.9)
+# --------------------------------------------------------------------------------------------
+
+
+def _b64url_nopad(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def _b64url_decode(text: str) -> bytes:
+    """Decode unpadded base64url strictly: only ``-``/``_`` alphabet (mohawk's decoder fails here)."""
+    if not _BEWIT_RE.match(text) or len(text) % 4 == 1:
+        raise ValueError("not base64url")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def make_bewit(creds: Credentials, *, url: str, exp: int, ext: str = "") -> str:
+    """A bewit granting GET/HEAD on ``url`` until ``exp`` (seconds since the epoch).
+
+    The MAC is the ``hawk.1.bewit`` normalized string with ts = exp, an empty nonce, method GET
+    (HEAD requests verify against GET too), the URL's raw path and query with any existing
+    bewit removed, and an empty hash. Encoded as unpadded base64url of ``id\\exp\\mac\\ext``.
+    """
+    uri, host, port = _url_parts(url)
+    uri, _ = strip_bewit(uri)
+    mac = _mac(
+        "bewit",
+        creds,
+        ts=exp,
+        nonce="",
+        method="GET",
+        uri=uri,
+        host=host,
+        port=port,
+        hash=None,
+        ext=ext,
+        app=None,
+        dlg=None,
+    )
+    return _b64url_nopad(f"{creds.id}\\{exp}\\{mac}\\{ext}".encode())
+
+
+def bewit_url(creds: Credentials, url: str, exp: int) -> str:
+    """``url`` with ``bewit=…`` appended as its last query parameter (the form tentd hands out)."""
+    separator = "" if url.endswith("?") else "&" if "?" in url else "?"
+    return f"{url}{separator}bewit={make_bewit(creds, url=url, exp=exp)}"
+
+
+def verify_bewit(
+    bewit: str,
+    lookup: Callable[[str], Credentials | None],
+    *,
+    uri_without_bewit: str,
+    host: str,
+    port: int,
+    now: float,
+) -> Credentials:
+    """Check a bewit for the request target ``uri_without_bewit`` (from :func:`strip_bewit`).
+
+    Decoded by hand (re-pad, URL-safe alphabet) because mohawk's parser cannot read Tent's
+    bewits. ``lookup`` is synchronous: bewits are signed with the server's own credentials,
+    which are in memory. The caller still enforces "GET/HEAD only" and "not with an
+    Authorization header". Returns the credentials that signed it.
+    """
+    if not bewit:
+        raise _fail("Empty bewit")
+    try:
+        decoded = _b64url_decode(bewit).decode("utf-8")
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise _fail("Invalid bewit encoding") from exc
+    parts = decoded.split("\\")
+    if len(parts) != 4:
+        raise _fail("Invalid bewit structure")
+    key_id, exp_text, mac, ext = parts
+    if not key_id or not exp_text or not mac:
+        raise _fail("Missing bewit attributes")
+    if not _TS_RE.match(exp_text):
+        raise _fail("Invalid bewit structure")
+    exp = int(exp_text)
+    if now > exp:
+        raise _fail("Access expired")
+    if not _ID_RE.match(key_id):
+        raise _fail("Unidentified id")
+    creds = lookup(key_id)
+    if creds is None:
+        raise _fail("Unidentified id")
+    expected = _mac(
+        "bewit",
+        creds,
+        ts=exp_text,
+        nonce="",
+        method="GET",
+        uri=uri_without_bewit,
+        host=host,
+        port=port,
+        hash=None,
+        ext=ext,
+        app=None,
+        dlg=None,
+    )
+    if not _same(expected, mac):
+        raise _fail("Invalid mac")
+    return creds
+
+
+def strip_bewit(raw_uri: str) -> tuple[str, str | None]:
+    """Split a raw request target into (target without ``bewit``, bewit value or None).
+
+    Every other byte is kept as sent, because the bewit MAC covers the target minus the bewit.
+    The ``?`` disappears when bewit was the only parameter. Two bewits make the request
+    ambiguous and are refused (403) rather than guessed at.
+    """
+    path, sep, query = raw_uri.partition("?")
+    if not sep:
+        return raw_uri, None
+    kept: list[str] = []
+    found: list[str] = []
+    for param in query.split("&"):
+        if param.startswith("bewit="):
+            found.append(param[len("bewit=") :])
+        else:
+            kept.append(param)
+    if not found:
+        return raw_uri, None
+    if len(found) > 1:
+        raise _fail("Multiple bewits")
+    rest = "&".join(kept)
+    return (f"{path}?{rest}" if rest else path), found[0]
+
+
+# --------------------------------------------------------------------------------------------
+# Replay protection (D-32)
+# --------------------------------------------------------------------------------------------
+
+
+class NonceCache:
+    """Replay protection (D-32): remembers (id, nonce, ts) for 2*skew seconds, bounded memory.
+
+    A request is only accepted while its ts is within ``skew`` of the server clock, so
+    remembering a triple for ``2 * skew`` after first sight covers every moment a replay could
+    still pass the timestamp check. Memory is capped by ``max_entries``: when full, the oldest
+    entries go first (a flood could then let an old nonce through again, which beats refusing
+    everyone or growing without bound). Record only requests whose MAC verified, so forged
+    requests cannot push real nonces out. Single-threaded (asyncio), hence no lock.
+    """
+
+    def __init__(self, window: float = 120.0, max_entries: int = 100_000) -> None:
+        if window <= 0 or max_entries <= 0:
+            raise ValueError("window and max_entries must be positive")
+        self.window = window
+        self.max_entries = max_entries
+        self._expiry: OrderedDict[tuple[str, str, int], float] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._expiry)
+
+    def _prune(self, now: float) -> None:
+        # Entries are inserted in (roughly) increasing expiry order, so expired ones sit at the front.
+        while self._expiry:
+            key, expires = next(iter(self._expiry.items()))
+            if expires > now:
+                break
+            del self._expiry[key]
+
+    def seen(self, key_id: str, nonce: str, ts: int, now: float) -> bool:
+        """True if (key_id, nonce, ts) was recorded within the window (a replay); records it otherwise."""
+        self._prune(now)
+        key = (key_id, nonce, ts)
+        expires = self._expiry.get(key)
+        if expires is not None and expires > now:
+            return True
+        self._expiry.pop(key, None)
+        self._expiry[key] = now + self.window
+        while len(self._expiry) > self.max_entries:
+            self._expiry.popitem(last=False)
+        return False

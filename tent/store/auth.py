@@ -1,0 +1,173 @@
+"""Credentials lookups, OAuth codes, owner sessions and authorization requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+CREDENTIALS_BASE = "https://tent.io/types/credentials/v0"
+APP_AUTH_BASE = "https://tent.io/types/app-auth/v0"
+
+# The credentials post, the post its first mention names (app, app-auth or relationship),
+# and for an app-auth post the app post it authorizes: everything a request's principal
+# depends on, in one round trip.
+_CREDENTIALS = f"""
+SELECT c.data AS credentials, t.data AS target, a.data AS app
+FROM posts c
+LEFT JOIN posts t ON t.entity = c.entity AND t.latest
+     AND t.post_id = c.data->'mentions'->0->>'post'
+LEFT JOIN posts a ON a.entity = t.entity AND a.latest AND t.type_base = '{APP_AUTH_BASE}'
+     AND a.post_id = (SELECT m->>'post' FROM jsonb_array_elements(t.data->'mentions') m
+                      WHERE m->>'type' LIKE 'https://tent.io/types/app/v0%' LIMIT 1)
+WHERE c.entity = $1 AND c.post_id = $2 AND c.latest AND c.type_base = '{CREDENTIALS_BASE}'
+"""
+
+
+@dataclass(slots=True)
+class CredentialsRecord:
+    credentials: dict[str, Any]
+    target: dict[str, Any] | None
+    app: dict[str, Any] | None
+
+
+@dataclass(slots=True)
+class AuthRequest:
+    stamp: int
+    app_id: str
+    request: dict[str, Any]
+    result: str
+    expire_at: int
+    credentials_id: str | None
+
+    @classmethod
+    def _from_row(cls, row: asyncpg.Record) -> AuthRequest:
+        return cls(row["stamp"], row["app_id"], row["request"], row["result"], row["expire_at"],
+                   row["credentials_id"])
+
+    def as_json(self) -> dict[str, Any]:
+        return {"stamp": self.stamp, "request": self.request, "result": self.result}
+
+
+_REQUEST_COLUMNS = "stamp, app_id, request, result, expire_at, credentials_id"
+
+
+class AuthStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def credentials(self, entity: str, key_id: str) -> CredentialsRecord | None:
+        """Only the newest version of a credentials post holds a valid key (D-31)."""
+        row = await self.pool.fetchrow(_CREDENTIALS, entity, key_id)
+        if row is None:
+            return None
+        return CredentialsRecord(row["credentials"], row["target"], row["app"])
+
+    # -- OAuth codes -------------------------------------------------------------------
+
+    async def add_code(self, code: str, app_id: str, credentials_id: str, expires_at: int,
+                       conn: Any = None) -> None:
+        await (conn or self.pool).execute(
+            "INSERT INTO oauth_codes (code, app_id, credentials_id, expires_at) VALUES ($1, $2, $3, $4)",
+            code, app_id, credentials_id, expires_at,
+        )
+
+    async def use_code(self, code: str, now: int) -> tuple[str, str] | None:
+        """(app id, credentials id) for an unused, unexpired code, marking it used atomically."""
+        row = await self.pool.fetchrow(
+            "UPDATE oauth_codes SET used = true WHERE code = $1 AND NOT used AND expires_at > $2"
+            " RETURNING app_id, credentials_id",
+            code, now,
+        )
+        return (row["app_id"], row["credentials_id"]) if row else None
+
+    async def code_app(self, code: str, now: int) -> str | None:
+        return await self.pool.fetchval(
+            "SELECT app_id FROM oauth_codes WHERE code = $1 AND NOT used AND expires_at > $2", code, now
+        )
+
+    # -- owner sessions ----------------------------------------------------------------
+
+    async def add_session(self, token_hash: str, csrf: str, expires_at: int) -> None:
+        await self.pool.execute(
+            "INSERT INTO owner_sessions (token_hash, csrf, expires_at) VALUES ($1, $2, $3)",
+            token_hash, csrf, expires_at,
+        )
+
+    async def session_csrf(self, token_hash: str, now: int) -> str | None:
+        return await self.pool.fetchval(
+            "SELECT csrf FROM owner_sessions WHERE token_hash = $1 AND expires_at > $2", token_hash, now
+        )
+
+    async def end_session(self, token_hash: str, now: int) -> None:
+        await self.pool.execute(
+            "DELETE FROM owner_sessions WHERE token_hash = $1 OR expires_at <= $2", token_hash, now
+        )
+
+    # -- authorization requests --------------------------------------------------------
+
+    async def _expire(self, conn: Any, now: int) -> None:
+        await conn.execute(
+            "UPDATE auth_requests SET result = 'expire', updated_at = $1"
+            " WHERE result IN ('sent', 'got') AND expire_at <= $1",
+            now,
+        )
+
+    async def add_request(self, app_id: str, request: dict[str, Any], expire_at: int,
+                          now_ns: int) -> AuthRequest:
+        """A new request; its stamp is now in nanoseconds, bumped past any existing stamp."""
+        now = now_ns // 1_000_000
+        result = "sent" if expire_at > now else "expire"
+        row = await self.pool.fetchrow(
+            f"INSERT INTO auth_requests ({_REQUEST_COLUMNS}, updated_at)"
+            " VALUES (GREATEST($1, (SELECT COALESCE(max(stamp), 0) + 1 FROM auth_requests)),"
+            " $2, $3, $4, $5, NULL, $6)"
+            f" RETURNING {_REQUEST_COLUMNS}",
+            now_ns, app_id, request, result, expire_at, now,
+        )
+        return AuthRequest._from_row(row)
+
+    async def get_request(self, stamp: int, now: int) -> AuthRequest | None:
+        async with self.pool.acquire() as conn:
+            await self._expire(conn, now)
+            row = await conn.fetchrow(
+                f"SELECT {_REQUEST_COLUMNS} FROM auth_requests WHERE stamp = $1", stamp
+            )
+        return AuthRequest._from_row(row) if row else None
+
+    async def list_requests(self, now: int, *, before: int | None, since: int | None, limit: int,
+                            app_id: str | None = None) -> list[AuthRequest]:
+        """Newest first; `before`/`since` are exclusive stamp bounds."""
+        async with self.pool.acquire() as conn:
+            await self._expire(conn, now)
+            rows = await conn.fetch(
+                f"SELECT {_REQUEST_COLUMNS} FROM auth_requests"
+                " WHERE ($1::bigint IS NULL OR stamp < $1) AND ($2::bigint IS NULL OR stamp > $2)"
+                " AND ($3::text IS NULL OR app_id = $3)"
+                " ORDER BY stamp DESC LIMIT $4",
+                before, since, app_id, limit,
+            )
+        return [AuthRequest._from_row(r) for r in rows]
+
+    async def mark_got(self, stamps: list[int], now: int) -> None:
+        await self.pool.execute(
+            "UPDATE auth_requests SET result = 'got', updated_at = $2"
+            " WHERE stamp = ANY($1::bigint[]) AND result = 'sent' AND expire_at > $2",
+            stamps, now,
+        )
+
+    async def settle_request(self, stamp: int, result: str, now: int, *,
+                             from_states: tuple[str, ...] = ("sent", "got"),
+                             credentials_id: str | None = None, conn: Any = None) -> AuthRequest | None:
+        """Move a pending request to a terminal state; None if it was not pending (or unknown)."""
+        c = conn or self.pool
+        if conn is None:
+            await self._expire(c, now)
+        row = await c.fetchrow(
+            "UPDATE auth_requests SET result = $2, credentials_id = $3, updated_at = $4"
+            " WHERE stamp = $1 AND result = ANY($5::text[]) AND expire_at > $4"
+            f" RETURNING {_REQUEST_COLUMNS}",
+            stamp, result, credentials_id, now, list(from_states),
+        )
+        return AuthRequest._from_row(row) if row else None
