@@ -12,7 +12,7 @@ from tent.auth import Authenticator
 from tent.auth.hawk import Credentials
 from tent.bootstrap import ensure_meta_post, ensure_server_credentials
 from tent.config import Settings
-from tent.handlers import discovery, feed, middleware, posts
+from tent.handlers import auth_requests, discovery, feed, middleware, oauth, owner, posts
 from tent.handlers.common import AUTH_STORE, AUTHENTICATOR, POSTS, SERVER_CREDENTIALS, SETTINGS
 from tent.store import db
 from tent.store.auth import AuthStore
@@ -35,6 +35,7 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=settings.max_body_size,
     )
     app[SETTINGS] = settings
+    app[owner.LOGIN_LIMITER] = owner.LoginLimiter()
     app.cleanup_ctx.append(_database)
     add_routes(app, settings.path_prefix)
     return app
@@ -62,6 +63,18 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 def add_routes(app: web.Application, prefix: str) -> None:
     r = app.router
+    r.add_get(prefix + "/oauth/authorize", oauth.authorize)
+    r.add_post(prefix + "/oauth/authorize", oauth.decide)
+    r.add_post(prefix + "/oauth/token", oauth.token)
+    r.add_post(prefix + "/oauth/requests", auth_requests.create)
+    r.add_get(prefix + "/oauth/requests", auth_requests.listing)
+    r.add_get(prefix + "/oauth/requests/{stamp}", auth_requests.show)
+    r.add_put(prefix + "/oauth/requests/{stamp}", auth_requests.decide_api)
+    r.add_delete(prefix + "/oauth/requests/{stamp}", auth_requests.cancel)
+    r.add_get(prefix + "/owner", owner.dashboard)
+    r.add_post(prefix + "/owner/login", owner.login)
+    r.add_post(prefix + "/owner/logout", owner.logout)
+    r.add_post(prefix + "/owner/requests/{stamp}", auth_requests.decide_page)
     r.add_get(prefix + "/", discovery.entity_root)
     if prefix:
         r.add_get(prefix, discovery.entity_root)

@@ -31,7 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
     creds = sub.add_parser("credentials",
                            help="print (creating if absent) fully authorized owner app credentials")
     creds.add_argument("--json", action="store_true", help="print as one JSON object")
-    for p in (serve, migrate, creds):
+    phrase = sub.add_parser("passphrase", help="set the owner's passphrase (for approving apps)",
+                            description="Set the passphrase the owner signs in with to approve apps. "
+                                        "Asks twice on a terminal; reads one line from standard "
+                                        "input otherwise.")
+    for p in (serve, migrate, creds, phrase):
         _add_setting_flags(p)
     return parser
 
@@ -76,6 +80,27 @@ async def _credentials(settings: Settings) -> dict[str, Any]:
         return await ensure_owner_app(settings, store)
 
 
+async def _set_passphrase(settings: Settings, passphrase: str) -> None:
+    from tent.core.passphrase import hash_passphrase
+    from tent.handlers.owner import PASSPHRASE_KEY
+    from tent.store import db
+
+    hashed = await asyncio.get_running_loop().run_in_executor(None, hash_passphrase, passphrase)
+    async with _store(settings) as store, store.pool.acquire() as conn:
+        await db.set_state(conn, PASSPHRASE_KEY, hashed)
+
+
+def _read_passphrase() -> str:
+    import getpass
+
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("New owner passphrase: ")
+    if getpass.getpass("Again: ") != first:
+        sys.exit("tent: the passphrases differ; nothing changed")
+    return first
+
+
 def _serve(settings: Settings) -> None:
     from aiohttp import web
 
@@ -100,6 +125,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         _serve(settings)
     elif args.command == "migrate":
         asyncio.run(_migrate(settings))
+    elif args.command == "passphrase":
+        from tent.core.passphrase import MIN_LENGTH
+
+        passphrase = _read_passphrase()
+        if len(passphrase) < MIN_LENGTH:
+            sys.exit(f"tent: the passphrase must have at least {MIN_LENGTH} characters")
+        asyncio.run(_set_passphrase(settings, passphrase))
+        print("owner passphrase set")
     elif args.command == "credentials":
         creds = asyncio.run(_credentials(settings))
         if args.json:

@@ -41,6 +41,18 @@ def normalize_permissions(perms: dict[str, Any] | None) -> dict[str, Any] | None
     return out
 
 
+def restrict_permissions(body: dict[str, Any], may_share: bool) -> dict[str, Any]:
+    """Without the `permissions` scope an app may publish publicly or privately, but not
+    choose whom to share with: named entities and groups are dropped and the post stays
+    private to the owner (fail closed, never wider than asked)."""
+    perms = body.get("permissions")
+    if may_share or not isinstance(perms, dict) or perms.get("public") is True:
+        return body
+    if not perms.get("entities") and not perms.get("groups"):
+        return body
+    return {**body, "permissions": {"public": False}}
+
+
 def _fill_entity(items: list[dict[str, Any]] | None, entity: str) -> list[dict[str, Any]] | None:
     if not items:
         return None

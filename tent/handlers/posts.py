@@ -8,14 +8,23 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from tent import grants
 from tent.core import media
 from tent.core.errors import NotFound, TentError, Unauthorized
 from tent.core.feed import FeedQuery, page_links, parse_feed_query
-from tent.core.posts import build_delete_post, build_import, build_new_post, build_new_version, now_ms
+from tent.core.posts import (
+    build_delete_post,
+    build_import,
+    build_new_post,
+    build_new_version,
+    now_ms,
+    restrict_permissions,
+)
 from tent.core.principal import Principal, is_public
 from tent.core.render import render_mention_item, render_post, render_version_item
 from tent.core.types import PostType
 from tent.core.validation import validate_post
+from tent.handlers import oauth
 from tent.handlers.common import (
     int_param,
     json_response,
@@ -28,6 +37,7 @@ from tent.handlers.common import (
 from tent.store.posts import Page, PostStore
 
 APP_TYPE_BASE = "https://tent.io/types/app/v0"
+APP_AUTH_TYPE_BASE = "https://tent.io/types/app-auth/v0"
 INVALID_CONTENT_TYPE = (
     "Invalid Content-Type header. The header must be application/vnd.tent.post.v0+json "
     "or multipart/form-data."
@@ -75,9 +85,39 @@ async def new_post(request: web.Request) -> web.Response:
     body, post_type, _ = await read_post_body(request)
     if not may_create(principal, post_type, body["type"]):
         raise Unauthorized(403)
+    body = restrict_permissions(body, principal.has_scope("permissions"))
+    store = posts_of(request)
+    if post_type.base_version == APP_TYPE_BASE:
+        # Registration: the app post plus the app credentials it fetches through the Link.
+        app_post, creds = grants.build_app_registration(body, entity=settings.entity, app=principal.app)
+        await grants.store_posts(store, app_post, creds)
+        response = post_response(request, app_post, principal)
+        response.headers["Link"] = oauth.credentials_link(request, creds)
+        return response
+    if post_type.base_version == APP_AUTH_TYPE_BASE:
+        return await _direct_grant(request, body, principal)
     post = build_new_post(body, entity=settings.entity, now=now_ms(), app=principal.app)
-    await posts_of(request).create(post)
+    await store.create(post)
     return post_response(request, post, principal)
+
+
+async def _direct_grant(request: web.Request, body: dict[str, Any], principal: Principal) -> web.Response:
+    """An app-auth post created by an app allowed to (§6.10): authorizes the app it mentions
+    without the browser redirect; its credentials come through the same Link."""
+    settings, store = settings_of(request), posts_of(request)
+    mention = next((m for m in body.get("mentions") or []
+                    if str(m.get("type", "")).startswith(APP_TYPE_BASE + "#") and m.get("post")), None)
+    app_post = await store.get(mention.get("entity") or settings.entity, mention["post"]) if mention else None
+    if app_post is None or app_post["entity"] != settings.entity:
+        raise TentError("Post must mention an app")
+    content = body.get("content") or {}
+    extra = {k: body[k] for k in ("refs", "licenses") if k in body}
+    auth, creds = grants.build_grant(app_post, entity=settings.entity, types=content.get("types") or {},
+                                     scopes=content.get("scopes") or [], app=principal.app, extra=extra)
+    await grants.store_posts(store, auth, creds)
+    response = post_response(request, auth, principal)
+    response.headers["Link"] = oauth.credentials_link(request, creds)
+    return response
 
 
 async def put_post(request: web.Request) -> web.Response:
@@ -105,6 +145,7 @@ async def put_post(request: web.Request) -> web.Response:
         raise NotFound()
     if entity != settings.entity or not principal.may_update(latest, body["type"]):
         raise Unauthorized(403)
+    body = restrict_permissions(body, principal.has_scope("permissions"))
     post = build_new_version(body, latest, now=now_ms(), app=principal.app)
     await store.add_version(post)
     return post_response(request, post, principal)

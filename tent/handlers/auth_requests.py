@@ -1,0 +1,183 @@
+"""Authorization requests for apps that cannot take a browser redirect (a command-line
+client): the app asks, the owner approves or denies on the owner page, the app polls.
+
+A request's `result` moves `sent` -> `got` (the owner has seen it) -> `yes` | `no`, or to
+`expire` at its expiry time or `abort` when the app cancels; terminal results never change.
+On `yes` the polling app receives the same credentials the OAuth token exchange gives.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from tent import grants
+from tent.core.errors import NotFound, TentError, Unauthorized
+from tent.core.posts import now_ms
+from tent.core.principal import Principal
+from tent.handlers import owner
+from tent.handlers.common import AUTH_STORE, int_param, json_response, posts_of, principal_of, settings_of
+from tent.store.auth import AuthRequest
+
+DEFAULT_LIFETIME_MS = 15 * 60 * 1000
+MAX_LIFETIME_MS = 7 * 24 * 3600 * 1000
+APP_AUTH_TYPE = "https://tent.io/types/app-auth/v0#"
+
+
+def manages_apps(principal: Principal) -> bool:
+    """The owner, or an app allowed to write app-auth posts (it could authorize apps anyway)."""
+    return principal.can_write_type(APP_AUTH_TYPE)
+
+
+def _stamp(request: web.Request) -> int:
+    try:
+        return int(request.match_info["stamp"])
+    except ValueError:
+        raise NotFound() from None
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise TentError("Invalid JSON") from None
+    if not isinstance(body, dict):
+        raise TentError("Request body must be a JSON object")
+    return body
+
+
+def _entry_json(request: web.Request, entry: AuthRequest) -> dict[str, Any]:
+    out = entry.as_json()
+    out["approve_url"] = settings_of(request).entity + "/owner"
+    return out
+
+
+async def create(request: web.Request) -> web.Response:
+    principal = principal_of(request)
+    if principal.kind != "app":
+        raise Unauthorized(401 if principal.is_anonymous else 403,
+                           "Request must be signed using app credentials")
+    body = await _body(request)
+    now = now_ms()
+    expire = body.get("expire", now + DEFAULT_LIFETIME_MS)
+    if not isinstance(expire, int) or isinstance(expire, bool):
+        raise TentError("expire must be an integer (milliseconds since the epoch)")
+    expire = min(expire, now + MAX_LIFETIME_MS)
+    for name in ("msg", "user"):
+        if body.get(name) is not None and (not isinstance(body[name], str) or len(body[name]) > 256):
+            raise TentError(f"{name} must be a string of at most 256 characters")
+    code = body.get("code")
+    bad_code = isinstance(code, bool) or not isinstance(code, str | int) or len(str(code)) > 32
+    if code is not None and bad_code:
+        raise TentError("code must be a short string or integer")
+    settings = settings_of(request)
+    app = await posts_of(request).get(settings.entity, principal.app_post_id or "")
+    if app is None:
+        raise Unauthorized(403)
+    types, scopes = grants.requested_grant(app)
+    content = app.get("content") or {}
+    record = {
+        "app": {"id": app["id"], "name": content.get("name", ""), "url": content.get("url", ""),
+                **({"description": content["description"]} if content.get("description") else {})},
+        "types": types, "scopes": scopes, "user": body.get("user"), "code": code,
+        "msg": body.get("msg"), "expire": expire,
+    }
+    entry = await request.app[AUTH_STORE].add_request(app["id"], record, expire, time.time_ns())
+    return json_response(request, _entry_json(request, entry))
+
+
+async def _visible_entry(request: web.Request) -> tuple[AuthRequest, Principal]:
+    principal = principal_of(request)
+    entry = await request.app[AUTH_STORE].get_request(_stamp(request), now_ms())
+    if entry is None:
+        raise NotFound()
+    own = principal.kind == "app" and principal.app_post_id == entry.app_id
+    if not (own or manages_apps(principal)):
+        raise NotFound()
+    return entry, principal
+
+
+async def show(request: web.Request) -> web.Response:
+    entry, principal = await _visible_entry(request)
+    out = _entry_json(request, entry)
+    if entry.result == "yes" and principal.kind == "app" and entry.credentials_id:
+        creds = await posts_of(request).get(settings_of(request).entity, entry.credentials_id)
+        if creds is not None:
+            out["credentials"] = grants.token_response(creds)
+    return json_response(request, out)
+
+
+async def cancel(request: web.Request) -> web.Response:
+    entry, principal = await _visible_entry(request)
+    if principal.kind != "app":
+        raise Unauthorized(403, "Only the app that asked may cancel its request")
+    settled = await request.app[AUTH_STORE].settle_request(entry.stamp, "abort", now_ms())
+    if settled is None:
+        current = await request.app[AUTH_STORE].get_request(entry.stamp, now_ms())
+        assert current is not None
+        raise TentError(f"Request is already {current.result}", 409, result=current.result)
+    return json_response(request, _entry_json(request, settled))
+
+
+async def listing(request: web.Request) -> web.Response:
+    """The owner's log, newest first, paged by stamp (`before`/`since`, exclusive)."""
+    if not manages_apps(principal_of(request)):
+        raise Unauthorized(401 if principal_of(request).is_anonymous else 403)
+    before, since = int_param(request, "before"), int_param(request, "since")
+    limit = min(int_param(request, "limit") or 25, 200)
+    entries = await request.app[AUTH_STORE].list_requests(now_ms(), before=before, since=since, limit=limit)
+    return json_response(request, {"logs": [e.as_json() for e in entries], "before": before, "since": since})
+
+
+async def settle(request: web.Request, stamp: int, approve: bool) -> AuthRequest:
+    """The owner's decision. Approval creates the grant in the same transaction that moves
+    the request to `yes`, so a request that expired or was cancelled meanwhile gets none."""
+    store, auth_store = posts_of(request), request.app[AUTH_STORE]
+    now = now_ms()
+    if not approve:
+        settled = await auth_store.settle_request(stamp, "no", now)
+    else:
+        entry = await auth_store.get_request(stamp, now)
+        if entry is None:
+            raise NotFound()
+        settled = None
+        app = await store.get(settings_of(request).entity, entry.app_id)
+        if app is not None and entry.result in ("sent", "got"):
+            req = entry.request
+            auth, creds = grants.build_grant(app, entity=settings_of(request).entity,
+                                             types=req.get("types") or {}, scopes=req.get("scopes") or [])
+            async with store.pool.acquire() as conn, conn.transaction():
+                settled = await auth_store.settle_request(stamp, "yes", now, credentials_id=creds["id"],
+                                                          conn=conn)
+                if settled is not None:
+                    await grants.store_posts(store, auth, creds, conn=conn)
+    if settled is None:
+        current = await auth_store.get_request(stamp, now_ms())
+        if current is None:
+            raise NotFound()
+        raise TentError(f"Request is already {current.result}", 409, result=current.result)
+    return settled
+
+
+async def decide_api(request: web.Request) -> web.Response:
+    """PUT by the owner's app: {"result": "yes"} or {"result": "no"}."""
+    if not manages_apps(principal_of(request)):
+        raise Unauthorized(401 if principal_of(request).is_anonymous else 403)
+    body = await _body(request)
+    if body.get("result") not in ("yes", "no"):
+        raise TentError('result must be "yes" or "no"')
+    entry = await settle(request, _stamp(request), body["result"] == "yes")
+    return json_response(request, _entry_json(request, entry))
+
+
+async def decide_page(request: web.Request) -> web.Response:
+    """POST from the owner page's Approve / Deny buttons."""
+    form = await owner.check_form(request)
+    await settle(request, _stamp(request), form.get("decision") == "approve")
+    raise web.HTTPSeeOther(owner.path(request, "/owner"))
