@@ -192,8 +192,9 @@ async def readable_post(request: web.Request, entity: str, post_id: str,
         return post
     if version is None and post is not None:
         visible = await store.get_many([(entity, post_id)], principal.feed_visibility(settings.entity))
-        if visible:
-            return visible[0]
+        readable = [p for p in visible if principal.can_read(p, settings.entity)]
+        if readable:
+            return readable[0]
     raise NotFound()
 
 
