@@ -12,10 +12,13 @@ from tent.auth import Authenticator
 from tent.auth.hawk import Credentials
 from tent.bootstrap import ensure_meta_post, ensure_server_credentials
 from tent.config import Settings
-from tent.handlers import auth_requests, discovery, feed, middleware, oauth, owner, posts
+from tent.core.posts import now_ms
+from tent.handlers import attachments, auth_requests, discovery, feed, middleware, oauth, owner, posts
 from tent.handlers.common import AUTH_STORE, AUTHENTICATOR, POSTS, SERVER_CREDENTIALS, SETTINGS
+from tent.handlers.post_input import BLOBS
 from tent.store import db
 from tent.store.auth import AuthStore
+from tent.store.blobs import BlobStore
 from tent.store.posts import PostStore
 
 log = logging.getLogger(__name__)
@@ -50,6 +53,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
             await db.migrate(conn)
         app[POSTS] = PostStore(pool)
         app[AUTH_STORE] = AuthStore(pool)
+        app[BLOBS] = BlobStore(pool)
+        await app[BLOBS].forget_stale_uploads(now_ms() - 24 * 3600 * 1000)
         await ensure_meta_post(settings, app[POSTS])
         server = await ensure_server_credentials(app[POSTS])
         app[SERVER_CREDENTIALS] = Credentials(server["id"], server["hawk_key"])
@@ -79,6 +84,7 @@ def add_routes(app: web.Application, prefix: str) -> None:
     if prefix:
         r.add_get(prefix, discovery.entity_root)
     r.add_get(prefix + "/server", discovery.server_info)
+    r.add_get(prefix + "/attachments/{tail:.+}", attachments.attachment)
     r.add_get(prefix + "/posts", feed.posts_feed)
     r.add_post(prefix + "/posts", posts.new_post)
     r.add_get(prefix + "/posts/{tail:.+}", posts.get_post)

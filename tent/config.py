@@ -44,6 +44,8 @@ OPTIONS: tuple[Option, ...] = (
            "give up on a delivery after this many seconds (default 604800 = 7 days)"),
     Option("max_body_size", "TENT_MAX_BODY_SIZE", int,
            "largest accepted JSON request body in bytes (default 1048576)"),
+    Option("max_attachment_size", "TENT_MAX_ATTACHMENT_SIZE", int,
+           "largest accepted attachment in bytes (default 104857600 = 100 MiB)"),
     Option("db_pool_size", "TENT_DB_POOL_SIZE", int, "PostgreSQL connections (default 10)"),
     Option("log_level", "TENT_LOG_LEVEL", str, "DEBUG, INFO (default), WARNING or ERROR"),
 )
@@ -61,6 +63,7 @@ class Settings:
     delivery_retry_base: float = 15.0
     delivery_give_up_after: float = 7 * 24 * 3600.0
     max_body_size: int = 1024 * 1024
+    max_attachment_size: int = 100 * 1024 * 1024
     db_pool_size: int = 10
     log_level: str = "INFO"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import quote, unquote_plus
 
 import orjson
 import uritemplate
@@ -80,6 +80,12 @@ def json_response(
 def post_url(settings: Settings, entity: str, post_id: str) -> str:
     return uritemplate.expand(f"{settings.root}/posts/{{entity}}/{{post}}",
                               entity=entity, post=post_id)
+
+
+def signed_post_url(settings: Settings, entity: str, post_id: str) -> str:
+    """A post URL for bewit links: `:` left unescaped, because HTTP libraries (yarl among
+    them) rewrite `%3A` to `:` before sending, which would break a MAC over the raw path."""
+    return f"{settings.root}/posts/{quote(entity, safe=':')}/{quote(post_id, safe='')}"
 
 
 def parse_post_path(request: web.Request) -> tuple[str, str]:

@@ -21,10 +21,10 @@ from tent.handlers.common import (
     AUTH_STORE,
     SERVER_CREDENTIALS,
     json_response,
-    post_url,
     posts_of,
     principal_of,
     settings_of,
+    signed_post_url,
 )
 
 CODE_LIFETIME_MS = 10 * 60 * 1000
@@ -36,7 +36,7 @@ APP_BASE = "https://tent.io/types/app/v0"
 def credentials_link(request: web.Request, credentials: dict[str, Any]) -> str:
     """`Link` to a bewit-signed URL of a credentials post: whoever holds it may fetch the key."""
     settings = settings_of(request)
-    url = post_url(settings, settings.entity, credentials["id"])
+    url = signed_post_url(settings, settings.entity, credentials["id"])
     signed = bewit_url(request.app[SERVER_CREDENTIALS], url, int(time.time()) + CREDENTIALS_LINK_SECONDS)
     return f'<{signed}>; rel="{CREDENTIALS_REL}"'
 
@@ -94,7 +94,7 @@ async def authorize(request: web.Request) -> web.StreamResponse:
     types, scopes = grants.requested_grant(app)
     hidden = {"client_id": app["id"], "csrf": csrf, **({"state": state} if state is not None else {})}
     return pages.consent_page(app, types, scopes, action=request.path, hidden=hidden,
-                              entity=settings.entity)
+                              entity=settings.entity, redirect_uri=redirect_uri)
 
 
 async def decide(request: web.Request) -> web.StreamResponse:

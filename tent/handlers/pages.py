@@ -6,14 +6,16 @@ Content-Security-Policy can forbid them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from html import escape
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' *;"
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self';"
                                " frame-ancestors 'none'",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
@@ -31,11 +33,25 @@ input[type=password]{font-size:1rem;padding:.4rem;width:100%;box-sizing:border-b
 """
 
 
-def page(title: str, body: str, status: int = 200) -> web.Response:
+def page(title: str, body: str, status: int = 200, *, form_target: str | None = None) -> web.Response:
+    """`form_target`: one more place forms may lead to (the redirect after an OAuth decision
+    counts as the form's destination for Content-Security-Policy `form-action`)."""
     html = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<meta name=\"viewport\" content=\"width=device-width\"><title>{escape(title)}</title>"
             f"<style>{_STYLE}</style></head><body>{body}</body></html>\n")
-    return web.Response(text=html, status=status, content_type="text/html", headers=SECURITY_HEADERS)
+    headers = dict(SECURITY_HEADERS)
+    if form_target:
+        headers["Content-Security-Policy"] = headers["Content-Security-Policy"].replace(
+            "form-action 'self';", f"form-action 'self' {form_target};")
+    return web.Response(text=html, status=status, content_type="text/html", headers=headers)
+
+
+def csp_source(uri: str) -> str:
+    """The CSP source expression for a redirect URI: its origin, or `scheme:` for app schemes."""
+    parts = urlsplit(uri)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return f"{parts.scheme}://{parts.netloc}"
+    return f"{parts.scheme}:" if re.fullmatch(r"[a-zA-Z][a-zA-Z0-9+.-]*", parts.scheme or "") else ""
 
 
 def _list(items: Iterable[str], empty: str) -> str:
@@ -70,6 +86,7 @@ def login_page(next_url: str, entity: str, *, action: str, error: str | None = N
         f"<h1>Sign in to {escape(entity)}</h1>{message}"
         f'<form method="post" action="{escape(action)}">'
         f'<input type="hidden" name="next" value="{escape(next_url)}">'
+        '<input type="text" name="username" value="owner" autocomplete="username" hidden>'
         '<p><label>Passphrase <input type="password" name="passphrase" autofocus '
         'autocomplete="current-password" required></label></p>'
         '<p><button class="approve" type="submit">Sign in</button></p></form>'
@@ -77,7 +94,7 @@ def login_page(next_url: str, entity: str, *, action: str, error: str | None = N
 
 
 def consent_page(app: dict[str, Any], types: dict[str, list[str]], scopes: list[str], *,
-                 action: str, hidden: dict[str, str], entity: str) -> web.Response:
+                 action: str, hidden: dict[str, str], entity: str, redirect_uri: str) -> web.Response:
     fields = "".join(f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">'
                      for k, v in hidden.items())
     return page("Authorize app", (
@@ -85,4 +102,4 @@ def consent_page(app: dict[str, Any], types: dict[str, list[str]], scopes: list[
         + f'<form method="post" action="{escape(action)}">{fields}'
         '<button class="approve" type="submit" name="decision" value="approve">Approve</button>'
         '<button class="deny" type="submit" name="decision" value="deny">Deny</button></form>'
-    ))
+    ), form_target=csp_source(redirect_uri) or None)

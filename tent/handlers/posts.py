@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
+from urllib.parse import unquote_plus
 
-import orjson
 from aiohttp import web
 
 from tent import grants
@@ -23,8 +24,7 @@ from tent.core.posts import (
 from tent.core.principal import Principal, is_public
 from tent.core.render import render_mention_item, render_post, render_version_item
 from tent.core.types import PostType
-from tent.core.validation import validate_post
-from tent.handlers import oauth
+from tent.handlers import attachments, oauth
 from tent.handlers.common import (
     int_param,
     json_response,
@@ -34,32 +34,11 @@ from tent.handlers.common import (
     query_pairs,
     settings_of,
 )
+from tent.handlers.post_input import read_post, resolve_attachments
 from tent.store.posts import Page, PostStore
 
 APP_TYPE_BASE = "https://tent.io/types/app/v0"
 APP_AUTH_TYPE_BASE = "https://tent.io/types/app-auth/v0"
-INVALID_CONTENT_TYPE = (
-    "Invalid Content-Type header. The header must be application/vnd.tent.post.v0+json "
-    "or multipart/form-data."
-)
-
-
-async def read_post_body(request: web.Request) -> tuple[dict[str, Any], PostType, media.MediaType]:
-    """Parse and validate a JSON post body, in tentd's check order (§3.1)."""
-    content_type = media.parse_media_type(request.headers.get("Content-Type"))
-    if content_type.mime.startswith("multipart/"):
-        raise TentError("Posts with attachments (multipart/form-data) are not supported yet", 415)
-    raw = await request.read()
-    if not raw.strip():
-        raise TentError("Request body missing.")
-    try:
-        parsed = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise TentError("Invalid JSON") from None
-    body, post_type = validate_post(parsed)
-    if content_type.mime != media.POST or content_type.params.get("type") != body["type"]:
-        raise TentError(INVALID_CONTENT_TYPE, 415)
-    return body, post_type, content_type
 
 
 def post_response(request: web.Request, post: dict[str, Any], principal: Principal,
@@ -82,9 +61,11 @@ def may_create(principal: Principal, post_type: PostType, type_uri: str) -> bool
 
 async def new_post(request: web.Request) -> web.Response:
     settings, principal = settings_of(request), principal_of(request)
-    body, post_type, _ = await read_post_body(request)
-    if not may_create(principal, post_type, body["type"]):
+    post_input = await read_post(request)
+    post_type = post_input.post_type
+    if not may_create(principal, post_type, post_input.body["type"]):
         raise Unauthorized(403)
+    body = await resolve_attachments(request, post_input, principal, settings.entity)
     body = restrict_permissions(body, principal.has_scope("permissions"))
     store = posts_of(request)
     if post_type.base_version == APP_TYPE_BASE:
@@ -123,12 +104,13 @@ async def _direct_grant(request: web.Request, body: dict[str, Any], principal: P
 async def put_post(request: web.Request) -> web.Response:
     settings, principal = settings_of(request), principal_of(request)
     entity, post_id = parse_post_path(request)
-    body, _, content_type = await read_post_body(request)
-    rel = content_type.params.get("rel")
+    post_input = await read_post(request)
+    body, rel = post_input.body, post_input.rel
     store = posts_of(request)
     if rel == media.REL_IMPORT:
         if not (principal.has_scope("import") and principal.can_write_type(body["type"])):
             raise Unauthorized(401 if principal.is_anonymous else 403)
+        body = await resolve_attachments(request, post_input, principal, settings.entity, check_known=False)
         post = build_import({**body, "entity": entity, "id": post_id}, now=now_ms())
         await store.add_version(post)
         return post_response(request, post, principal)
@@ -145,6 +127,7 @@ async def put_post(request: web.Request) -> web.Response:
         raise NotFound()
     if entity != settings.entity or not principal.may_update(latest, body["type"]):
         raise Unauthorized(403)
+    body = await resolve_attachments(request, post_input, principal, settings.entity)
     body = restrict_permissions(body, principal.has_scope("permissions"))
     post = build_new_version(body, latest, now=now_ms(), app=principal.app)
     await store.add_version(post)
@@ -227,7 +210,15 @@ async def inline_refs(store: PostStore, posts: list[dict[str, Any]], max_refs: i
     return out
 
 
+_ATTACHMENT_PATH = re.compile(r"^(?P<entity>.+)/(?P<post>[^/]+)/attachments/(?P<name>[^/]+)$")
+
+
 async def get_post(request: web.Request) -> web.Response:
+    prefix = settings_of(request).path_prefix + "/posts/"
+    m = _ATTACHMENT_PATH.match(request.raw_path.split("?", 1)[0][len(prefix):])
+    if m and "://" in unquote_plus(m["entity"]):
+        return await attachments.post_attachment(
+            request, unquote_plus(m["entity"]), unquote_plus(m["post"]), unquote_plus(m["name"]))
     entity, post_id = parse_post_path(request)
     representation = media.choose_post_representation(request.headers.get("Accept"))
     if representation != media.POST:

@@ -35,6 +35,10 @@ WITH p AS (
     INSERT INTO parents (post_seq, entity, post_id, version_id)
     SELECT p.seq, y.entity, y.post_id, y.version_id
     FROM p, unnest($18::text[], $19::text[], $20::text[]) AS y(entity, post_id, version_id)
+), a AS (
+    INSERT INTO post_attachments (post_seq, digest, name, content_type)
+    SELECT p.seq, z.digest, z.name, z.content_type
+    FROM p, unnest($21::text[], $22::text[], $23::text[]) AS z(digest, name, content_type)
 )
 SELECT seq FROM p
 """
@@ -66,6 +70,7 @@ def _insert_args(post: dict[str, Any], latest: bool, latest_public: bool) -> lis
     version = post["version"]
     mentions = post.get("mentions") or []
     parents = version.get("parents") or []
+    attachments = post.get("attachments") or []
     return [
         post["entity"], post["id"], version["id"], post["type"], parsed.base_version,
         parsed.fragment, post["published_at"], post["received_at"], version["published_at"],
@@ -76,6 +81,9 @@ def _insert_args(post: dict[str, Any], latest: bool, latest_public: bool) -> lis
         [p.get("entity") or post["entity"] for p in parents],
         [p.get("post") or post["id"] for p in parents],
         [p["version"] for p in parents],
+        [a.get("digest", "") for a in attachments],
+        [a.get("name", "") for a in attachments],
+        [a.get("content_type", "") for a in attachments],
     ]
 
 
@@ -98,7 +106,7 @@ def _type_condition(selectors: Iterable[TypeSelector | str], arg: Args, alias: s
     return "(" + " OR ".join(parts) + ")" if parts else "FALSE"
 
 
-def _row_visible(vis: Visibility, arg: Args, alias: str = "p") -> str | None:
+def row_visible(vis: Visibility, arg: Args, alias: str = "p") -> str | None:
     """SQL: may the reader see this version row? None means every row."""
     conds = []
     if vis.own_entity is not None:
@@ -118,13 +126,13 @@ def _current_version(vis: Visibility, arg: Args) -> list[str]:
     public-only readers get a single indexed flag; others need the latest row's check.
     """
     if vis.private_types is None:
-        visible = _row_visible(vis, arg)
+        visible = row_visible(vis, arg)
         return ["p.latest", visible] if visible else ["p.latest"]
     if not vis.private_types and not vis.peer_entity:
-        visible = _row_visible(vis, arg)
+        visible = row_visible(vis, arg)
         return ["p.latest_public", visible] if visible else ["p.latest_public"]
-    visible_p = _row_visible(vis, arg, "p")
-    visible_l = _row_visible(vis, arg, "l")
+    visible_p = row_visible(vis, arg, "p")
+    visible_l = row_visible(vis, arg, "l")
     return [
         f"((p.latest AND {visible_p}) OR (p.latest_public AND NOT p.latest AND NOT EXISTS ("
         "SELECT 1 FROM posts l WHERE l.entity = p.entity AND l.post_id = p.post_id"
@@ -133,7 +141,7 @@ def _current_version(vis: Visibility, arg: Args) -> list[str]:
 
 
 def _visibility_condition(vis: Visibility, arg: Args) -> list[str]:
-    visible = _row_visible(vis, arg)
+    visible = row_visible(vis, arg)
     return [visible] if visible else []
 
 
