@@ -129,11 +129,12 @@ class Client:
             data = data.encode()
         url = self.base + path
         if self.creds is not None and "Authorization" not in headers:
+            streamed = data is not None and not isinstance(data, bytes)  # multipart: no payload hash
             headers["Authorization"] = hawk.sign_request(
                 self.creds,
                 method=method,
                 url=url,
-                content=data,
+                content=None if streamed else data,
                 content_type=headers.get("Content-Type"),
                 app=self.app_id,
             )

@@ -1,0 +1,97 @@
+"""A 50 MB upload is streamed to storage: the server's peak memory stays within a bound.
+
+The server runs as its own process (`tent serve`) so its peak resident set (VmHWM) is
+measured alone. Documented bound: the upload and the download together raise the peak by
+less than 30 MB (the bytes move in 256 KiB chunks; without streaming a 50 MB file alone
+would add 50 MB or more).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from urllib.parse import quote
+
+import aiohttp
+from yarl import URL
+
+from tent.auth import hawk
+from tent.auth.hawk import Credentials
+from tests.test_cli import _env, _free_port, _run, _serve_until_ready
+
+SIZE = 50 * 1024 * 1024
+BOUND = 30 * 1024 * 1024
+PHOTO = "https://tent.io/types/photo/v0#"
+
+
+def peak_rss(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
+
+
+async def generated(size: int, hasher: hashlib._Hash):
+    block = bytes(range(256)) * 4096  # 1 MiB
+    sent = 0
+    while sent < size:
+        piece = block[: min(len(block), size - sent)]
+        hasher.update(piece)
+        sent += len(piece)
+        yield piece
+
+
+async def test_fifty_megabyte_upload_streams_with_bounded_memory(new_database) -> None:
+    port = _free_port()
+    env = _env(TENT_DATABASE_URL=await new_database(), TENT_PORT=str(port))
+    creds_out = await _run("credentials", "--json", env=env)
+    owner = json.loads(creds_out.stdout)
+    creds = Credentials(owner["id"], owner["hawk_key"])
+    proc = await _serve_until_ready(env, port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            url = base + "/posts"
+            await session.get(url, headers={"Authorization": hawk.sign_request(creds, method="GET", url=url)})
+            before = peak_rss(proc.pid)
+            hasher = hashlib.sha512()
+            writer = aiohttp.MultipartWriter("form-data")
+            part = writer.append_json(
+                {"type": PHOTO}, {"Content-Type": f'application/vnd.tent.post.v0+json; type="{PHOTO}"'}
+            )
+            part.set_content_disposition("form-data", name="post", filename="post.json")
+            part = writer.append(generated(SIZE, hasher), {"Content-Type": "application/octet-stream"})
+            part.set_content_disposition("form-data", name="photo[0]", filename="big.bin")
+            auth = hawk.sign_request(creds, method="POST", url=url, app=owner["app_id"])
+            async with session.post(
+                url, data=writer, headers={"Authorization": auth, "Content-Type": writer.content_type}
+            ) as resp:
+                assert resp.status == 200, await resp.text()
+                post = (await resp.json())["post"]
+            [attachment] = post["attachments"]
+            assert attachment["size"] == SIZE
+            assert attachment["digest"] == hasher.hexdigest()[:64]
+            after_upload = peak_rss(proc.pid)
+
+            path = f"/attachments/{quote(owner['entity'], safe=':')}/{attachment['digest']}"
+            get_auth = hawk.sign_request(creds, method="GET", url=base + path)
+            check, total = hashlib.sha512(), 0
+            async with session.get(
+                URL(base + path, encoded=True), headers={"Authorization": get_auth}
+            ) as resp:
+                assert resp.status == 200
+                async for chunk in resp.content.iter_chunked(1 << 20):
+                    check.update(chunk)
+                    total += len(chunk)
+            assert total == SIZE and check.hexdigest()[:64] == attachment["digest"]
+            after_download = peak_rss(proc.pid)
+        print(
+            f"peak RSS: before {before >> 20} MB, after upload {after_upload >> 20} MB, "
+            f"after download {after_download >> 20} MB"
+        )
+        assert after_upload - before < BOUND
+        assert after_download - before < BOUND
+    finally:
+        proc.terminate()
+        await proc.wait()
