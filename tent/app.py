@@ -13,7 +13,18 @@ from tent.auth.hawk import Credentials
 from tent.bootstrap import ensure_meta_post, ensure_server_credentials
 from tent.config import Settings
 from tent.core.posts import now_ms
-from tent.handlers import attachments, auth_requests, discovery, feed, middleware, oauth, owner, posts
+from tent.handlers import (
+    attachments,
+    auth_requests,
+    batch,
+    cors,
+    discovery,
+    feed,
+    middleware,
+    oauth,
+    owner,
+    posts,
+)
 from tent.handlers.common import AUTH_STORE, AUTHENTICATOR, POSTS, SERVER_CREDENTIALS, SETTINGS
 from tent.handlers.post_input import BLOBS
 from tent.store import db
@@ -34,12 +45,13 @@ async def open_database(settings: Settings) -> tuple[str, object | None]:
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[middleware.sign, middleware.errors, middleware.principal],
+        middlewares=[cors.preflight, middleware.sign, middleware.errors, middleware.principal],
         client_max_size=settings.max_body_size,
     )
     app[SETTINGS] = settings
     app[owner.LOGIN_LIMITER] = owner.LoginLimiter()
     app.cleanup_ctx.append(_database)
+    app.on_response_prepare.append(cors.add_headers)
     add_routes(app, settings.path_prefix)
     return app
 
@@ -84,6 +96,7 @@ def add_routes(app: web.Application, prefix: str) -> None:
     if prefix:
         r.add_get(prefix, discovery.entity_root)
     r.add_get(prefix + "/server", discovery.server_info)
+    r.add_post(prefix + "/batch", batch.batch)
     r.add_get(prefix + "/attachments/{tail:.+}", attachments.attachment)
     r.add_get(prefix + "/posts", feed.posts_feed)
     r.add_post(prefix + "/posts", posts.new_post)

@@ -48,7 +48,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 @web.middleware
 async def principal(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request[PRINCIPAL] = await request.app[AUTHENTICATOR].resolve(request)
+    if PRINCIPAL not in request:  # batch sub-requests arrive with the batch's principal
+        request[PRINCIPAL] = await request.app[AUTHENTICATOR].resolve(request)
     return await handler(request)
 
 
