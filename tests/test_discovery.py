@@ -96,3 +96,4 @@ async def test_server_info_answers_with_implementation_and_protocol_version(tent
     assert info["tent_version"] == "0.3"
     assert info["entity"] == tent.entity
     assert info["name"] and info["version"]
+    assert info["authorization_requests"] == tent.entity + "/oauth/requests"

@@ -49,4 +49,7 @@ async def server_info(request: web.Request) -> web.Response:
         "version": tent.__version__,
         "tent_version": "0.3",
         "entity": settings.entity,
+        # Extension: where apps without a browser ask for authorization (README).
+        "authorization_requests": f"{settings.root}/oauth/requests",
+        "owner_page": f"{settings.root}/owner",
     }, public=True)
