@@ -13,23 +13,38 @@ from tent.auth.hawk import Credentials
 from tent.bootstrap import ensure_meta_post, ensure_server_credentials
 from tent.config import Settings
 from tent.core.posts import now_ms
+from tent.delivery.federation import Federation
+from tent.delivery.outbox import Outbox
 from tent.handlers import (
     attachments,
     auth_requests,
     batch,
     cors,
     discovery,
+    federation,
     feed,
     middleware,
     oauth,
     owner,
     posts,
 )
-from tent.handlers.common import AUTH_STORE, AUTHENTICATOR, POSTS, SERVER_CREDENTIALS, SETTINGS
+from tent.handlers.common import (
+    AUTH_STORE,
+    AUTHENTICATOR,
+    FEDERATION,
+    FEDERATION_STORE,
+    OUTBOX,
+    POSTS,
+    PUBLISHER,
+    SERVER_CREDENTIALS,
+    SETTINGS,
+)
 from tent.handlers.post_input import BLOBS
+from tent.publish import Publisher
 from tent.store import db
 from tent.store.auth import AuthStore
 from tent.store.blobs import BlobStore
+from tent.store.federation import FederationStore
 from tent.store.posts import PostStore
 
 log = logging.getLogger(__name__)
@@ -71,8 +86,17 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         server = await ensure_server_credentials(app[POSTS])
         app[SERVER_CREDENTIALS] = Credentials(server["id"], server["hawk_key"])
         app[AUTHENTICATOR] = Authenticator(settings, app[AUTH_STORE], app[SERVER_CREDENTIALS])
+        app[FEDERATION_STORE] = FederationStore(pool)
+        app[PUBLISHER] = Publisher(settings, app[POSTS], app[FEDERATION_STORE])
+        app[FEDERATION] = Federation(settings, app[POSTS], app[FEDERATION_STORE], app[PUBLISHER],
+                                     app[SERVER_CREDENTIALS])
+        outbox = Outbox(settings, app[FEDERATION_STORE], app[POSTS], app[FEDERATION], app[PUBLISHER])
+        await outbox.start()
+        app[OUTBOX] = outbox
         log.info("serving %s", settings.entity)
         yield
+        await outbox.stop()
+        await app[FEDERATION].close()
     finally:
         await pool.close()
         del embedded  # the embedded server stops when its last user exits
@@ -97,6 +121,9 @@ def add_routes(app: web.Application, prefix: str) -> None:
         r.add_get(prefix, discovery.entity_root)
     r.add_get(prefix + "/server", discovery.server_info)
     r.add_post(prefix + "/batch", batch.batch)
+    r.add_get(prefix + "/discover", federation.discover)
+    r.add_get(prefix + "/deliveries", federation.deliveries)
+    r.add_post(prefix + "/deliveries/{id}/retry", federation.retry)
     r.add_get(prefix + "/attachments/{tail:.+}", attachments.attachment)
     r.add_get(prefix + "/posts", feed.posts_feed)
     r.add_post(prefix + "/posts", posts.new_post)

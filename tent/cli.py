@@ -1,4 +1,4 @@
-"""`tent serve | migrate | credentials`: the command line, configured like the server."""
+"""`tent serve | migrate | credentials | status`: the command line, configured like the server."""
 
 from __future__ import annotations
 
@@ -37,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
                                         "input otherwise.")
     for p in (serve, migrate, creds, phrase):
         _add_setting_flags(p)
+    from tent.client.cli import configure as configure_status
+
+    configure_status(sub.add_parser("status", help="a command-line status client for any Tent v0.3 server",
+                                    description="Post and read statuses on your entity from the "
+                                                "command line; works with any Tent v0.3 server."))
     return parser
 
 
@@ -116,6 +121,10 @@ def _serve(settings: Settings) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if args.command == "status":  # a client: it takes no server settings
+        from tent.client.cli import main as status_main
+
+        sys.exit(status_main(args))
     settings = _settings(args)
     logging.basicConfig(level=getattr(logging, settings.log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -134,7 +134,7 @@ def build_new_version(
     return _finish(post, (body.get("version") or {}).get("id"))
 
 
-def build_import(body: dict[str, Any], *, now: int) -> dict[str, Any]:
+def build_import(body: dict[str, Any], *, now: int, verify: bool = True) -> dict[str, Any]:
     """A complete post stored as given (rel=import): only missing server members are filled."""
     for member in ("id", "entity"):
         if not body.get(member):
@@ -152,7 +152,23 @@ def build_import(body: dict[str, Any], *, now: int) -> dict[str, Any]:
                                received_at=sent.get("received_at", now))
     if body.get("app"):
         post["app"] = body["app"]
+    if not verify and sent.get("id"):
+        for key in ("mentions", "refs", "licenses", "attachments", "permissions", "app"):
+            if post.get(key) in (None, [], {}):
+                post.pop(key, None)
+        post["version"]["id"] = strip_hash_prefix(sent["id"])
+        return post
     return _finish(post, sent.get("id"))
+
+
+def build_received(body: dict[str, Any], *, now: int) -> dict[str, Any]:
+    """A copy of another server's post delivered to us: stored as sent, with our own
+    receive times; the sender's version id is kept (D-42: verification only logs)."""
+    post = build_import({k: v for k, v in body.items() if k != "received_at"}, now=now,
+                        verify=False)
+    post["received_at"] = now
+    post["version"]["received_at"] = now
+    return post
 
 
 def build_delete_post(

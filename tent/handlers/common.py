@@ -17,7 +17,10 @@ from tent.auth.hawk import Credentials
 from tent.config import Settings
 from tent.core.errors import NotFound, TentError
 from tent.core.principal import ANONYMOUS, Principal
+from tent.delivery.federation import Federation
+from tent.publish import Publisher
 from tent.store.auth import AuthStore
+from tent.store.federation import FederationStore
 from tent.store.posts import PostStore
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -25,6 +28,10 @@ POSTS = web.AppKey("posts", PostStore)
 AUTH_STORE = web.AppKey("auth_store", AuthStore)
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 SERVER_CREDENTIALS = web.AppKey("server_credentials", Credentials)
+PUBLISHER = web.AppKey("publisher", Publisher)
+FEDERATION = web.AppKey("federation", Federation)
+FEDERATION_STORE = web.AppKey("federation_store", FederationStore)
+OUTBOX = web.AppKey("outbox", object)
 PRINCIPAL = web.RequestKey("principal", Principal)
 
 

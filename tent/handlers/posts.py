@@ -24,8 +24,9 @@ from tent.core.posts import (
 from tent.core.principal import Principal, is_public
 from tent.core.render import render_mention_item, render_post, render_version_item
 from tent.core.types import PostType
-from tent.handlers import attachments, oauth
+from tent.handlers import attachments, federation, oauth
 from tent.handlers.common import (
+    PUBLISHER,
     int_param,
     json_response,
     parse_post_path,
@@ -78,7 +79,7 @@ async def new_post(request: web.Request) -> web.Response:
     if post_type.base_version == APP_AUTH_TYPE_BASE:
         return await _direct_grant(request, body, principal)
     post = build_new_post(body, entity=settings.entity, now=now_ms(), app=principal.app)
-    await store.create(post)
+    await request.app[PUBLISHER].publish(post)
     return post_response(request, post, principal)
 
 
@@ -115,9 +116,7 @@ async def put_post(request: web.Request) -> web.Response:
         await store.add_version(post)
         return post_response(request, post, principal)
     if rel == media.REL_NOTIFICATION:
-        # Notifications must be signed with relationship credentials we issued; there are
-        # none until federation exists, so no request can qualify.
-        raise Unauthorized(403)
+        return await federation.receive_notification(request, post_input, entity, post_id)
     if rel is not None:
         raise TentError(f"Unknown rel: {rel}")
     if principal.is_anonymous:
@@ -130,7 +129,7 @@ async def put_post(request: web.Request) -> web.Response:
     body = await resolve_attachments(request, post_input, principal, settings.entity)
     body = restrict_permissions(body, principal.has_scope("permissions"))
     post = build_new_version(body, latest, now=now_ms(), app=principal.app)
-    await store.add_version(post)
+    await request.app[PUBLISHER].publish(post, new=False)
     return post_response(request, post, principal)
 
 
@@ -153,7 +152,7 @@ async def delete_post(request: web.Request) -> web.Response:
         else:
             await store.delete_version(entity, post_id, version, conn)
         if record is not None:
-            await store.create(record, conn)
+            await request.app[PUBLISHER].publish(record, conn=conn)
     if record is None:
         return web.Response(status=200)
     return post_response(request, record, principal)
@@ -220,10 +219,16 @@ async def get_post(request: web.Request) -> web.Response:
         return await attachments.post_attachment(
             request, unquote_plus(m["entity"]), unquote_plus(m["post"]), unquote_plus(m["name"]))
     entity, post_id = parse_post_path(request)
+    settings, principal = settings_of(request), principal_of(request)
+    if entity != settings.entity and principal.app_level:
+        mode = federation.proxy_mode(request, "proxy-if-miss")
+        version = request.query.get("version")
+        if mode == "proxy" or (mode == "proxy-if-miss" and await posts_of(request).get(
+                entity, post_id, None if version in (None, "latest") else version) is None):
+            return await federation.proxy_get(request, entity, post_id)
     representation = media.choose_post_representation(request.headers.get("Accept"))
     if representation != media.POST:
         return await _post_list(request, entity, post_id, representation)
-    settings, principal = settings_of(request), principal_of(request)
     version = request.query.get("version")
     post = await readable_post(request, entity, post_id, None if version in (None, "latest") else version)
     extra: dict[str, Any] = {}

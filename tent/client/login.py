@@ -1,0 +1,361 @@
+"""Logging in: register an app, get it authorized, keep the token (PROTOCOL.md §6).
+
+Two ways to get the owner's approval:
+
+- **Authorization requests** (this project's extension, advertised as ``authorization_requests``
+  in ``server_info``): made for programs without a browser. We ask with a random 6-digit code,
+  tell the user where to approve and which code to look for, and poll until the owner decides.
+- **OAuth with a loopback redirect** (any v0.3 server): a one-shot HTTP listener on
+  127.0.0.1 receives the browser's redirect; its URL is registered as the app's
+  ``redirect_uri``, so the app is registered only once the listener's port is known. A random
+  ``state`` ties the redirect to this login, so another local page cannot inject a code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import secrets
+import socket
+import time
+import webbrowser
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urljoin
+
+import aiohttp
+from aiohttp import web
+
+from tent.auth.hawk import Credentials
+from tent.client import config as config_file
+from tent.client.discovery import Meta, discover, parse_link_header
+from tent.client.session import (
+    POST_MEDIA_TYPE,
+    ClientError,
+    TentSession,
+    dumps,
+    post_content_type,
+)
+
+APP_TYPE = "https://tent.io/types/app/v0#"
+CREDENTIALS_REL = "https://tent.io/rels/credentials"
+TOKEN_TYPE = "https://tent.io/oauth/hawk-token"
+DEFAULT_NAME = "Tent status (command line)"
+APP_URL = "https://tent.io/"
+# The authorization-request flow never redirects, but the app schema requires a URI.
+NO_REDIRECT = "http://127.0.0.1/tent-status-no-redirect"
+
+STATUS = "https://tent.io/types/status/v0"
+REPOST = "https://tent.io/types/repost/v0"
+SUBSCRIPTION = "https://tent.io/types/subscription/v0"
+DELETE = "https://tent.io/types/delete/v0"
+META = "https://tent.io/types/meta/v0"
+READ_TYPES = [STATUS, REPOST, SUBSCRIPTION, DELETE, META]
+WRITE_TYPES = [STATUS, REPOST, SUBSCRIPTION, DELETE]
+# Subscriptions name the followed entity in permissions.entities (§7.7); servers that follow
+# the "fail closed" rule drop that list from apps without the `permissions` scope.
+SCOPES = ["permissions"]
+
+OpenUrl = Callable[[str], Awaitable[Any] | Any]
+Say = Callable[[str], None]
+
+
+@dataclass
+class LoginOptions:
+    """How to log in; the defaults are what `tent status login` does."""
+
+    name: str = DEFAULT_NAME
+    wait: bool = True
+    force_oauth: bool = False
+    poll_interval: float = 2.0
+    timeout: float = 600.0
+    open_url: OpenUrl | None = None
+    say: Say = field(default=print)
+
+
+def app_post(name: str, redirect_uri: str) -> dict[str, Any]:
+    return {
+        "type": APP_TYPE,
+        "permissions": {"public": False},
+        "content": {
+            "name": name,
+            "url": APP_URL,
+            "redirect_uri": redirect_uri,
+            "types": {"read": list(READ_TYPES), "write": list(WRITE_TYPES)},
+            "scopes": list(SCOPES),
+        },
+    }
+
+
+def _credentials(value: Any) -> dict[str, str]:
+    """A token response or credentials post -> {id, hawk_key, hawk_algorithm}, checked."""
+    if isinstance(value, dict) and isinstance(value.get("content"), dict):
+        key_id, content = value.get("id"), value["content"]
+    elif isinstance(value, dict):
+        key_id, content = value.get("access_token"), value
+    else:
+        key_id, content = None, {}
+    key, algorithm = content.get("hawk_key"), content.get("hawk_algorithm", "sha256")
+    if not isinstance(key_id, str) or not isinstance(key, str) or algorithm != "sha256":
+        raise ClientError("the server sent credentials this client cannot use")
+    return {"id": key_id, "hawk_key": key, "hawk_algorithm": algorithm}
+
+
+def as_hawk(creds: dict[str, str]) -> Credentials:
+    return Credentials(creds["id"], creds["hawk_key"], creds.get("hawk_algorithm", "sha256"))
+
+
+async def register_app(session: TentSession, name: str, redirect_uri: str) -> tuple[str, dict[str, str]]:
+    """Anonymous POST of the app post, then the app credentials behind the bewit Link (§6.2)."""
+    body = app_post(name, redirect_uri)
+    reply = await session.signed_as(None).call("POST", "new_post", body=dumps(body),
+                                               content_type=post_content_type(APP_TYPE),
+                                               accept=POST_MEDIA_TYPE)
+    created = reply.json()
+    app = created.get("post") if isinstance(created, dict) else None
+    if not isinstance(app, dict) or not isinstance(app.get("id"), str):
+        raise ClientError("the server did not return the registered app post")
+    link = next((target for value in reply.headers.getall("Link", [])
+                 for target, rels in parse_link_header(value) if CREDENTIALS_REL in rels), None)
+    if link is None:
+        raise ClientError("the server did not link the app's credentials after registration")
+    # Fetched raw: the bewit MAC covers the URL exactly as the server wrote it.
+    creds_reply = await session.signed_as(None).fetch("GET", urljoin(reply.url, link), accept=POST_MEDIA_TYPE,
+                                                      sign=False)
+    creds_body = creds_reply.json()
+    return app["id"], _credentials(creds_body.get("post") if isinstance(creds_body, dict) else None)
+
+
+async def server_info(session: TentSession) -> dict[str, Any]:
+    """``server_info`` is undefined by the protocol (D-07); any failure just means "plain OAuth"."""
+    try:
+        reply = await session.signed_as(None).call("GET", "server_info", accept="application/json")
+        info = reply.json()
+    except ClientError:
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def _code() -> str:
+    return f"{secrets.randbelow(10**6):06d}"
+
+
+def _base_config(meta: Meta, app_id: str, app_creds: dict[str, str]) -> dict[str, Any]:
+    return {"entity": meta.entity, "servers": meta.servers, "app_id": app_id, "app_credentials": app_creds}
+
+
+async def login(http: aiohttp.ClientSession, entity: str, path: Path,
+                options: LoginOptions) -> dict[str, Any]:
+    """Log in to ``entity`` and save the configuration at ``path``; returns what was saved.
+
+    With ``options.wait`` False the authorization request is left pending in the config; the
+    next login for the same entity resumes waiting for it instead of registering again.
+    """
+    saved = config_file.load(path) or {}
+    pending = saved.get("pending")
+    if options.wait and isinstance(pending, dict) and saved.get("entity") in (entity, entity.rstrip("/")):
+        options.say(f"Waiting for the pending request: approve at {pending['approve_url']} "
+                    f"(code {pending['code']})")
+        return await _finish_request(http, path, saved, options)
+
+    meta = await discover(http, entity)
+    session = TentSession(http, meta.servers)
+    info = {} if options.force_oauth else await server_info(session)
+    requests_url = info.get("authorization_requests")
+    if isinstance(requests_url, str) and requests_url.startswith(("http://", "https://")):
+        return await _login_by_request(session, meta, requests_url, path, options)
+    if not options.wait:
+        raise ClientError("--no-wait needs a server that takes authorization requests; "
+                          "this one only offers the browser (OAuth) flow")
+    return await _login_by_oauth(session, meta, path, options)
+
+
+async def _login_by_request(session: TentSession, meta: Meta, requests_url: str, path: Path,
+                            options: LoginOptions) -> dict[str, Any]:
+    app_id, app_creds = await register_app(session, options.name, NO_REDIRECT)
+    code = _code()
+    as_app = session.signed_as(as_hawk(app_creds), app_id)
+    reply = await as_app.fetch("POST", requests_url, body=dumps({"code": code, "msg": f"{options.name}"}),
+                               content_type="application/json", accept="application/json")
+    entry = reply.json()
+    if not isinstance(entry, dict) or not isinstance(entry.get("stamp"), int | str):
+        raise ClientError("the server's answer to the authorization request has no stamp")
+    approve_url = entry.get("approve_url") or requests_url
+    cfg = _base_config(meta, app_id, app_creds)
+    cfg["pending"] = {"url": f"{requests_url.rstrip('/')}/{entry['stamp']}", "code": code,
+                      "approve_url": approve_url}
+    config_file.save(path, cfg)
+    options.say(f"Approve this app at {approve_url} (code {code})")
+    if not options.wait:
+        options.say("Run `tent status login` again with the same entity once approved.")
+        return cfg
+    return await _finish_request(session.http, path, cfg, options)
+
+
+_ENDINGS = {"no": "the owner denied this app",
+            "expire": "the authorization request expired before the owner decided",
+            "abort": "the authorization request was cancelled"}
+
+
+def _settle(path: Path, cfg: dict[str, Any], entry: Any) -> bool:
+    """Apply a polled request: True (and saved) on `yes`, ClientError on an ending, else False."""
+    entry = entry if isinstance(entry, dict) else {}
+    result = entry.get("result")
+    if result == "yes":
+        cfg.pop("pending", None)
+        cfg["token"] = {**_credentials(entry.get("credentials")), "token_type": TOKEN_TYPE}
+        config_file.save(path, cfg)
+        return True
+    if result in _ENDINGS:
+        cfg.pop("pending", None)
+        config_file.save(path, cfg)
+        raise ClientError(_ENDINGS[result])
+    return False
+
+
+def _pending_session(http: aiohttp.ClientSession, cfg: dict[str, Any]) -> TentSession:
+    return TentSession(http, cfg.get("servers") or [], as_hawk(cfg["app_credentials"]), cfg["app_id"])
+
+
+async def check_pending(http: aiohttp.ClientSession, path: Path, cfg: dict[str, Any]) -> dict[str, Any]:
+    """One look at a login left pending by `--no-wait`: the config with a token once approved."""
+    pending = cfg["pending"]
+    entry = (await _pending_session(http, cfg).fetch("GET", pending["url"], accept="application/json")).json()
+    if _settle(path, cfg, entry):
+        return cfg
+    raise ClientError(f"the login is still waiting for approval at {pending['approve_url']} "
+                      f"(code {pending['code']})")
+
+
+async def _finish_request(http: aiohttp.ClientSession, path: Path, cfg: dict[str, Any],
+                          options: LoginOptions) -> dict[str, Any]:
+    """Poll the pending request until the owner decides, it expires, or we give up."""
+    pending = cfg["pending"]
+    as_app = _pending_session(http, cfg)
+    deadline = time.monotonic() + options.timeout
+    try:
+        while True:
+            entry = (await as_app.fetch("GET", pending["url"], accept="application/json")).json()
+            if _settle(path, cfg, entry):
+                return cfg
+            if time.monotonic() >= deadline:
+                await _cancel(as_app, pending["url"])
+                cfg.pop("pending", None)
+                config_file.save(path, cfg)
+                raise ClientError(f"gave up waiting for approval after {options.timeout:g} s "
+                                  "(the request was cancelled)")
+            await asyncio.sleep(min(options.poll_interval, max(0.0, deadline - time.monotonic())))
+    except asyncio.CancelledError:
+        with contextlib.suppress(ClientError, asyncio.CancelledError):
+            await asyncio.shield(_cancel(as_app, pending["url"]))
+        raise
+
+
+async def _cancel(as_app: TentSession, url: str) -> None:
+    with contextlib.suppress(ClientError):
+        await as_app.fetch("DELETE", url, accept="application/json")
+
+
+# -- OAuth with a loopback redirect ---------------------------------------------------------
+
+
+class _Callback:
+    """A one-shot listener on 127.0.0.1 for the OAuth redirect."""
+
+    def __init__(self, state: str) -> None:
+        self.state = state
+        self.result: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_get("/callback", self._handle)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        await web.SockSite(self.runner, sock).start()
+        return f"http://127.0.0.1:{self.port}/callback"
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        if self.result.done():
+            return _page(410, "This login is already finished.")
+        query = request.query
+        if query.get("state") != self.state:
+            self.result.set_exception(ClientError("the OAuth redirect carried the wrong state; "
+                                                  "login aborted"))
+            return _page(400, "The state does not match this login; it was aborted.")
+        if "error" in query:
+            reason = "the owner denied this app" if query["error"] == "access_denied" else \
+                f"authorization failed: {query['error']}"
+            self.result.set_exception(ClientError(reason))
+            return _page(200, "Authorization was refused. You may close this window.")
+        code = query.get("code")
+        if not code:
+            self.result.set_exception(ClientError("the OAuth redirect carried no code"))
+            return _page(400, "No authorization code.")
+        self.result.set_result(code)
+        return _page(200, "The Tent status client is authorized. You may close this window.")
+
+    async def close(self) -> None:
+        if not self.result.done():
+            self.result.cancel()
+        elif not self.result.cancelled():
+            self.result.exception()  # retrieved, so asyncio does not log it as forgotten
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+
+def _page(status: int, message: str) -> web.Response:
+    return web.Response(status=status, content_type="text/html",
+                        text="<!DOCTYPE html><meta charset=utf-8><title>tent status</title>"
+                             f"<p>{message}</p>\n")
+
+
+def _ignore_result(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+async def _default_open(url: str) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.get_running_loop().run_in_executor(None, webbrowser.open, url)
+
+
+async def _login_by_oauth(session: TentSession, meta: Meta, path: Path,
+                          options: LoginOptions) -> dict[str, Any]:
+    state = secrets.token_urlsafe(16)
+    callback = _Callback(state)
+    redirect_uri = await callback.start()
+    opener: asyncio.Task[Any] | None = None
+    try:
+        app_id, app_creds = await register_app(session, options.name, redirect_uri)
+        auth_url = session.endpoint("oauth_auth")
+        auth_url += ("&" if "?" in auth_url else "?") + urlencode({"client_id": app_id, "state": state})
+        options.say(f"Open this address to approve the app: {auth_url}")
+        opened = (options.open_url or _default_open)(auth_url)
+        if inspect.isawaitable(opened):
+            opener = asyncio.ensure_future(opened)
+            opener.add_done_callback(_ignore_result)  # a failing browser must not fail the login
+        try:
+            code = await asyncio.wait_for(asyncio.shield(callback.result), options.timeout)
+        except TimeoutError:
+            raise ClientError(f"gave up waiting for the browser after {options.timeout:g} s") from None
+    finally:
+        if opener is not None and not opener.done():
+            # Let the browser read the "you may close this window" page before the listener goes.
+            await asyncio.wait([opener], timeout=2)
+            opener.cancel()
+        await callback.close()
+    as_app = session.signed_as(as_hawk(app_creds), app_id)
+    reply = await as_app.call("POST", "oauth_token", body=dumps({"code": code, "token_type": TOKEN_TYPE}),
+                              content_type="application/json", accept="application/json")
+    cfg = _base_config(meta, app_id, app_creds)
+    cfg["token"] = {**_credentials(reply.json()), "token_type": TOKEN_TYPE}
+    config_file.save(path, cfg)
+    return cfg

@@ -1,0 +1,113 @@
+"""Outgoing HTTP: timeouts on everything, bounded response sizes, and no requests to
+loopback, private, link-local or multicast addresses unless configured (D-55), checked
+after DNS resolution and on every redirect hop."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from multidict import CIMultiDictProxy
+from yarl import URL
+
+MAX_RESPONSE_BYTES = 2 * 1024 * 1024
+MAX_REDIRECTS = 3
+TIMEOUT = aiohttp.ClientTimeout(total=20, connect=5, sock_read=15)
+
+
+class RequestRefused(Exception):
+    """The URL may not be fetched (scheme, private address, too large, too many redirects)."""
+
+
+def _public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return not (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
+                or ip.is_reserved or ip.is_unspecified)
+
+
+class GuardedResolver(AbstractResolver):
+    """Resolves like aiohttp does, then drops addresses we may not connect to."""
+
+    def __init__(self, allow_private: bool) -> None:
+        self.allow_private = allow_private
+        self.inner = aiohttp.ThreadedResolver()
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+                      ) -> list[ResolveResult]:
+        results = await self.inner.resolve(host, port, family)
+        if self.allow_private:
+            return results
+        allowed = [r for r in results if _public(r["host"])]
+        if not allowed:
+            raise OSError(f"refusing to connect to a private address for {host}")
+        return allowed
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+    url: str
+
+    def json(self) -> Any:
+        import orjson
+
+        return orjson.loads(self.body)
+
+
+class HttpClient:
+    def __init__(self, allow_private: bool) -> None:
+        self.allow_private = allow_private
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(resolver=GuardedResolver(allow_private), limit=200,
+                                           ttl_dns_cache=60),
+            timeout=TIMEOUT,
+        )
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    def check_url(self, url: str) -> URL:
+        parsed = URL(url, encoded=True)
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise RequestRefused(f"not an http(s) URL: {url}")
+        if not self.allow_private:
+            try:
+                literal = _public(parsed.host)
+            except ValueError:
+                literal = True  # a name: checked by the resolver after DNS
+            if not literal:
+                raise RequestRefused(f"refusing to connect to a private address: {parsed.host}")
+        return parsed
+
+    async def request(self, method: str, url: str, *, headers: dict[str, str] | None = None,
+                      data: bytes | None = None, max_bytes: int = MAX_RESPONSE_BYTES,
+                      follow_redirects: bool = True) -> Response:
+        """One request; redirects are followed by hand so every hop is checked."""
+        for _ in range(MAX_REDIRECTS + 1):
+            target = self.check_url(url)
+            async with self.session.request(method, target, headers=headers, data=data,
+                                            allow_redirects=False) as resp:
+                if follow_redirects and resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
+                    url = urljoin(url, resp.headers["Location"])
+                    if resp.status == 303:
+                        method, data = "GET", None
+                    continue
+                body = bytearray()
+                async for chunk in resp.content.iter_chunked(64 * 1024):
+                    body += chunk
+                    if len(body) > max_bytes:
+                        raise RequestRefused(f"response from {url} larger than {max_bytes} bytes")
+                return Response(resp.status, resp.headers, bytes(body), url)
+        raise RequestRefused(f"too many redirects from {url}")

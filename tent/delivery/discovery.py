@@ -1,0 +1,117 @@
+"""Discovery of other entities (§1.3, D-03): Link header on HEAD, then on GET, then an HTML
+`<link>`; the first link that yields a valid meta post for that entity wins. Results are
+cached for a while; server choice follows `preference`, random among equals."""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import urljoin
+
+import aiohttp
+
+from tent.core.media import POST
+from tent.delivery.client import HttpClient, RequestRefused
+
+META_REL = "https://tent.io/rels/meta-post"
+META_BASE = "https://tent.io/types/meta/v0"
+CACHE_SECONDS = 300.0
+CACHE_SIZE = 1000
+_LINK = re.compile(r'<([^>]*)>\s*((?:;\s*[^;,]+)*)')
+
+
+class DiscoveryFailed(Exception):
+    """`reason` uses the delivery-failure vocabulary: unreachable or discovery_failed."""
+
+    def __init__(self, message: str, reason: str = "discovery_failed") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def meta_links(headers: list[str], base: str) -> list[str]:
+    found = []
+    for header in headers:
+        for url, params in _LINK.findall(header):
+            if re.search(r'rel\s*=\s*"?' + re.escape(META_REL) + r'"?(\s|;|$)', params):
+                found.append(urljoin(base, url))
+    return found
+
+
+class _LinkParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "link" and values.get("rel") == META_REL and values.get("href"):
+            self.links.append(values["href"] or "")
+
+
+def servers(meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """Servers in the order to try them: preference, then random among equals."""
+    listed = [s for s in (meta.get("content") or {}).get("servers") or [] if isinstance(s, dict)]
+    random.shuffle(listed)
+    return sorted(listed, key=lambda s: s.get("preference", 0) if isinstance(s.get("preference"), int) else 0)
+
+
+class Discovery:
+    def __init__(self, http: HttpClient) -> None:
+        self.http = http
+        self.cache: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    def forget(self, entity: str) -> None:
+        self.cache.pop(entity, None)
+
+    def remember(self, entity: str, meta: dict[str, Any]) -> None:
+        if len(self.cache) >= CACHE_SIZE:
+            self.cache.pop(next(iter(self.cache)))
+        self.cache[entity] = (time.monotonic() + CACHE_SECONDS, meta)
+
+    async def meta(self, entity: str) -> dict[str, Any]:
+        cached = self.cache.get(entity)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        meta = await self._discover(entity)
+        self.remember(entity, meta)
+        return meta
+
+    async def _discover(self, entity: str) -> dict[str, Any]:
+        try:
+            head = await self.http.request("HEAD", entity)
+            links = meta_links(head.headers.getall("Link", []), head.url)
+            if not links:
+                page = await self.http.request("GET", entity)
+                links = meta_links(page.headers.getall("Link", []), page.url)
+                if not links and page.headers.get("Content-Type", "").startswith("text/html"):
+                    parser = _LinkParser()
+                    parser.feed(page.body.decode("utf-8", "replace"))
+                    links = [urljoin(page.url, link) for link in parser.links]
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise DiscoveryFailed(f"{entity} unreachable: {exc!r}", "unreachable") from exc
+        except RequestRefused as exc:
+            raise DiscoveryFailed(str(exc)) from exc
+        if not links:
+            raise DiscoveryFailed(f"no meta post link at {entity}")
+        for link in dict.fromkeys(links):
+            try:
+                resp = await self.http.request("GET", link, headers={"Accept": POST})
+                if resp.status != 200:
+                    continue
+                post = resp.json().get("post")
+            except (aiohttp.ClientError, OSError, TimeoutError, RequestRefused, ValueError, AttributeError):
+                continue
+            if self.valid(post, entity):
+                return post
+        raise DiscoveryFailed(f"no valid meta post for {entity}")
+
+    @staticmethod
+    def valid(post: Any, entity: str) -> bool:
+        if not isinstance(post, dict) or not isinstance(post.get("content"), dict):
+            return False
+        content = post["content"]
+        return (str(post.get("type", "")).split("#", 1)[0] == META_BASE and content.get("entity") == entity
+                and isinstance(content.get("servers"), list) and bool(content["servers"]))

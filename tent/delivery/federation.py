@@ -1,0 +1,336 @@
+"""Server-to-server: relationship initiation in both roles (§7.2), notifications to peers
+(§7.5) and to apps (§6.9), and fetching other entities' posts for proxying (§8)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import orjson
+import uritemplate
+
+from tent.auth.hawk import Credentials, bewit_url, sign_request
+from tent.config import Settings
+from tent.core import media
+from tent.core.posts import build_new_post, build_new_version, now_ms
+from tent.core.principal import ANONYMOUS, Principal, principal_for_credentials
+from tent.core.render import render_post
+from tent.core.retry import Outcome, classify_status, parse_retry_after
+from tent.delivery.client import HttpClient, RequestRefused, Response
+from tent.delivery.discovery import Discovery, DiscoveryFailed, servers
+from tent.publish import Publisher
+from tent.store.federation import Delivery, FederationStore, Relationship
+from tent.store.posts import PostStore
+
+log = logging.getLogger(__name__)
+
+RELATIONSHIP_INITIAL = "https://tent.io/types/relationship/v0#initial"
+RELATIONSHIP = "https://tent.io/types/relationship/v0#"
+CREDENTIALS_RELATIONSHIP = "https://tent.io/types/credentials/v0#https://tent.io/types/relationship/v0"
+SUBSCRIPTION_META = "https://tent.io/types/subscription/v0#https://tent.io/types/meta/v0"
+CREDENTIALS_REL = "https://tent.io/rels/credentials"
+LINK_SECONDS = 24 * 3600
+_LINK = re.compile(r'<([^>]*)>\s*;\s*rel="?([^";]+)"?')
+
+
+class RelationshipFailed(Exception):
+    def __init__(self, message: str, reason: str = "relationship_failed") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def credentials_link(header_values: list[str]) -> str | None:
+    for value in header_values:
+        for url, rel in _LINK.findall(value):
+            if rel == CREDENTIALS_REL:
+                return url
+    return None
+
+
+def notification_body(post: dict[str, Any]) -> bytes:
+    """What peers receive: the anonymous view, but with `version.parents[].post` kept (§7.5)."""
+    out = render_post(post, ANONYMOUS)
+    parents = (post.get("version") or {}).get("parents")
+    if parents:
+        out["version"] = {**out["version"], "parents": parents}
+    return orjson.dumps(out)
+
+
+def _remote_credentials(post: dict[str, Any]) -> dict[str, Any]:
+    content = post.get("content") or {}
+    if not isinstance(content.get("hawk_key"), str):
+        raise RelationshipFailed("Invalid credentials post!")
+    return {"id": post["id"], "hawk_key": content["hawk_key"],
+            "hawk_algorithm": content.get("hawk_algorithm", "sha256")}
+
+
+class Federation:
+    def __init__(self, settings: Settings, posts: PostStore, store: FederationStore,
+                 publisher: Publisher, server_credentials: Credentials) -> None:
+        self.settings = settings
+        self.posts = posts
+        self.store = store
+        self.publisher = publisher
+        self.server_credentials = server_credentials
+        self.http = HttpClient(settings.allow_private_addresses)
+        self.discovery = Discovery(self.http)
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def close(self) -> None:
+        await self.http.close()
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _our_post_url(self, post_id: str) -> str:
+        from urllib.parse import quote
+
+        return f"{self.settings.root}/posts/{quote(self.settings.entity, safe=':')}/{quote(post_id, safe='')}"
+
+    def _bewit_link(self, post_id: str) -> str:
+        url = bewit_url(self.server_credentials, self._our_post_url(post_id), int(time.time()) + LINK_SECONDS)
+        return f'<{url}>; rel="{CREDENTIALS_REL}"'
+
+    @staticmethod
+    def post_urls(meta: dict[str, Any], entity: str, post_id: str) -> list[str]:
+        urls = []
+        for server in servers(meta):
+            template = (server.get("urls") or {}).get("post")
+            if isinstance(template, str):
+                urls.append(uritemplate.expand(template, entity=entity, post=post_id))
+        return urls
+
+    async def _signed(self, method: str, url: str, creds: dict[str, Any] | None, *,
+                      body: bytes | None = None, content_type: str | None = None,
+                      headers: dict[str, str] | None = None) -> Response:
+        headers = dict(headers or {})
+        if content_type:
+            headers["Content-Type"] = content_type
+        if creds:
+            headers["Authorization"] = sign_request(
+                Credentials(creds["id"], creds["hawk_key"], creds.get("hawk_algorithm", "sha256")),
+                method=method, url=url, content=body, content_type=content_type)
+        return await self.http.request(method, url, headers=headers, data=body, follow_redirects=method == "GET")
+
+    # -- relationships: initiating (A) -------------------------------------------------
+
+    async def ensure_relationship(self, entity: str) -> Relationship:
+        rel = await self.store.relationship(entity)
+        if rel is not None and rel.active and rel.remote_credentials and rel.remote_meta:
+            return rel
+        lock = self._locks.setdefault(entity, asyncio.Lock())
+        async with lock:
+            rel = await self.store.relationship(entity)
+            if rel is not None and rel.active and rel.remote_credentials and rel.remote_meta:
+                return rel
+            return await self._initiate(entity, rel)
+
+    async def _initiate(self, entity: str, rel: Relationship | None) -> Relationship:
+        own, now = self.settings.entity, now_ms()
+        if rel is None or not rel.our_post_id or not rel.our_credentials_id:
+            ra = build_new_post({"type": RELATIONSHIP_INITIAL, "mentions": [{"entity": entity}],
+                                 "permissions": {"public": False, "entities": [entity]}}, entity=own, now=now)
+            ca = build_new_post({"type": CREDENTIALS_RELATIONSHIP, "permissions": {"public": False},
+                                 "content": {"hawk_key": secrets.token_hex(32), "hawk_algorithm": "sha256"},
+                                 "mentions": [{"entity": own, "post": ra["id"], "type": RELATIONSHIP_INITIAL}]},
+                                entity=own, now=now)
+            rel = Relationship(entity, ra["id"], ca["id"], None, None, False)
+            async with self.posts.pool.acquire() as conn, conn.transaction():
+                await self.posts.create(ra, conn)
+                await self.posts.create(ca, conn)
+                await self.store.save_relationship(rel, now, conn)
+        ra = await self.posts.get(own, rel.our_post_id or "")
+        if ra is None:
+            raise RelationshipFailed("our relationship post is gone")
+        try:
+            meta = await self.discovery.meta(entity)
+        except DiscoveryFailed:
+            self.discovery.forget(entity)
+            raise
+        last_error = "no server"
+        for url in self.post_urls(meta, own, ra["id"]):
+            try:
+                resp = await self.http.request(
+                    "PUT", url, data=notification_body(ra), follow_redirects=False,
+                    headers={"Content-Type": media.post_media_type(ra["type"], media.REL_NOTIFICATION),
+                             "Link": self._bewit_link(rel.our_credentials_id or "")})
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                last_error = f"unreachable: {exc!r}"
+                continue
+            if resp.status > 500:
+                last_error = f"HTTP {resp.status}"
+                continue
+            if resp.status != 200:
+                raise RelationshipFailed(f"{entity} refused the relationship: HTTP {resp.status} "
+                                         f"{resp.body[:200]!r}")
+            return await self._complete(entity, rel, ra, meta, resp)
+        raise RelationshipFailed(f"{entity} unreachable: {last_error}", "unreachable")
+
+    async def _complete(self, entity: str, rel: Relationship, ra: dict[str, Any], meta: dict[str, Any],
+                        resp: Response) -> Relationship:
+        link = credentials_link(resp.headers.getall("Link", []))
+        if not link:
+            raise RelationshipFailed("Expected link to credentials post!")
+        creds_resp = await self.http.request("GET", link, headers={"Accept": media.POST})
+        cb = creds_resp.json().get("post") if creds_resp.status == 200 else None
+        if not isinstance(cb, dict) or not str(cb.get("type", "")).startswith("https://tent.io/types/credentials/v0#"):
+            raise RelationshipFailed("Invalid credentials post!")
+        remote = _remote_credentials(cb)
+        rb_ref = next((m for m in cb.get("mentions") or [] if m.get("post")), None)
+        if rb_ref is None:
+            raise RelationshipFailed("Invalid credentials post!")
+        for url in self.post_urls(meta, entity, rb_ref["post"]):
+            check = await self._signed("GET", url, remote, headers={"Accept": media.POST})
+            if check.status == 200:
+                break
+        else:
+            raise RelationshipFailed("Failed to fetch relationship post")
+        now = now_ms()
+        rel = Relationship(entity, rel.our_post_id, rel.our_credentials_id, remote, meta, True)
+        confirmed = build_new_version(
+            {"type": RELATIONSHIP, "mentions": [{"entity": entity}],
+             "permissions": {"public": False, "entities": [entity]},
+             "version": {"parents": [{"version": ra["version"]["id"]}]}}, ra, now=now)
+        subscription = build_new_post(
+            {"type": SUBSCRIPTION_META, "content": {"type": "https://tent.io/types/meta/v0#"},
+             "mentions": [{"entity": entity}], "permissions": {"public": False, "entities": [entity]}},
+            entity=self.settings.entity, now=now)
+        async with self.posts.pool.acquire() as conn, conn.transaction():
+            await self.store.save_relationship(rel, now, conn)
+            await self.publisher.publish(confirmed, new=False, conn=conn)
+            await self.publisher.publish(subscription, conn=conn)
+        log.info("relationship with %s is active", entity)
+        return rel
+
+    # -- relationships: responding (B) ------------------------------------------------
+
+    async def accept_initiation(self, ra: dict[str, Any], link_headers: list[str]) -> tuple[dict[str, Any], str]:
+        """Check an offered relationship (§7.2 steps 3–7); returns (RA, our credentials Link).
+        Raises RelationshipFailed with tentd's messages, answered as 400."""
+        entity = ra.get("entity")
+        if not isinstance(entity, str) or ra.get("type") != RELATIONSHIP_INITIAL or not ra.get("id"):
+            raise RelationshipFailed("Invalid relationship post!")
+        link = credentials_link(link_headers)
+        if not link:
+            raise RelationshipFailed("Expected link to credentials post!")
+        self.discovery.forget(entity)
+        try:
+            meta = await self.discovery.meta(entity)
+        except DiscoveryFailed as exc:
+            raise RelationshipFailed(f'Discovery of entity "{entity}" failed!') from exc
+        link_origin = urlsplit(link)[:2]
+        origins = {urlsplit(u)[:2] for u in self.post_urls(meta, entity, "x")}
+        if link_origin not in origins:
+            raise RelationshipFailed("Matching server not found!")
+        try:
+            creds_resp = await self.http.request("GET", link, headers={"Accept": media.POST})
+            ca = creds_resp.json().get("post") if creds_resp.status == 200 else None
+        except (aiohttp.ClientError, OSError, TimeoutError, RequestRefused, ValueError, AttributeError):
+            ca = None
+        if not isinstance(ca, dict):
+            raise RelationshipFailed(f'Failed to fetch credentials post from "{link}"!')
+        if not str(ca.get("type", "")).startswith("https://tent.io/types/credentials/v0#"):
+            raise RelationshipFailed("Invalid credentials post!")
+        remote = _remote_credentials(ca)
+        for url in self.post_urls(meta, entity, ra["id"]):
+            try:
+                check = await self._signed("GET", url, remote, headers={"Accept": media.POST})
+            except (aiohttp.ClientError, OSError, TimeoutError, RequestRefused):
+                continue
+            if check.status == 200:
+                break
+        else:
+            raise RelationshipFailed(f'Failed to fetch relationship post from "{entity}"!')
+        own, now = self.settings.entity, now_ms()
+        existing = await self.store.relationship(entity)
+        rb = build_new_post({"type": RELATIONSHIP, "permissions": {"public": False, "entities": [entity]},
+                             "mentions": [{"entity": entity, "type": RELATIONSHIP_INITIAL, "post": ra["id"]}]},
+                            entity=own, now=now)
+        cb = build_new_post({"type": CREDENTIALS_RELATIONSHIP, "permissions": {"public": False},
+                             "content": {"hawk_key": secrets.token_hex(32), "hawk_algorithm": "sha256"},
+                             "mentions": [{"entity": own, "post": rb["id"], "type": RELATIONSHIP}]},
+                            entity=own, now=now)
+        rel = Relationship(entity, rb["id"], cb["id"], remote, meta, True)
+        async with self.posts.pool.acquire() as conn, conn.transaction():
+            await self.store.save_relationship(rel, now, conn)
+            await self.posts.create(cb, conn)
+            await self.publisher.publish(rb, conn=conn)
+        if existing is not None and existing.active:
+            log.info("relationship with %s renewed", entity)
+        return ra, self._bewit_link(cb["id"])
+
+    # -- notifications -------------------------------------------------------------------
+
+    async def deliver(self, delivery: Delivery) -> Outcome:
+        post = await self.posts.get(delivery.post_entity, delivery.post_id, delivery.version_id)
+        if post is None:
+            return Outcome(False, "delivery_failed", permanent=True, detail="the post was deleted before delivery")
+        if delivery.kind == "app":
+            return await self._webhook(delivery.target, post)
+        try:
+            rel = await self.ensure_relationship(delivery.target)
+        except DiscoveryFailed as exc:
+            return Outcome(False, exc.reason, detail=str(exc))
+        except RelationshipFailed as exc:
+            return Outcome(False, exc.reason, detail=str(exc))
+        except (aiohttp.ClientError, OSError, TimeoutError, RequestRefused, ValueError) as exc:
+            return Outcome(False, "relationship_failed", detail=repr(exc))
+        body = notification_body(post)
+        content_type = media.post_media_type(post["type"], media.REL_NOTIFICATION)
+        outcome = Outcome(False, "unreachable", detail="no server")
+        for url in self.post_urls(rel.remote_meta or {}, post["entity"], post["id"]):
+            try:
+                resp = await self._signed("PUT", url, rel.remote_credentials, body=body, content_type=content_type)
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                outcome = Outcome(False, "unreachable", detail=repr(exc))
+                continue
+            except RequestRefused as exc:
+                return Outcome(False, "delivery_failed", permanent=True, detail=str(exc))
+            outcome = classify_status(resp.status, parse_retry_after(resp.headers.get("Retry-After"), time.time()))
+            if outcome.ok or outcome.reason != "unreachable":
+                return outcome
+        return outcome
+
+    async def _webhook(self, app_id: str, post: dict[str, Any]) -> Outcome:
+        """PUT to the app's notification_url, signed with the app credentials (§6.9)."""
+        entity = self.settings.entity
+        apps = {app["id"]: (app, grant) for app, grant in await self.store.webhook_apps(entity)}
+        if app_id not in apps:
+            return Outcome(False, "delivery_failed", permanent=True, detail="the app no longer wants notifications")
+        app, grant = apps[app_id]
+        creds = await self.store.app_credentials(entity, app_id)
+        principal: Principal = principal_for_credentials(grant, app)
+        if creds is None or not principal.can_read(post, entity):
+            return Outcome(False, "delivery_failed", permanent=True, detail="the app may not read this post")
+        url = str(app["content"]["notification_url"])
+        body = orjson.dumps(render_post(post, principal))
+        content_type = media.post_media_type(post["type"], media.REL_NOTIFICATION)
+        try:
+            resp = await self._signed("PUT", url, {"id": creds["id"], "hawk_key": creds["content"]["hawk_key"]},
+                                      body=body, content_type=content_type)
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            return Outcome(False, "unreachable", detail=repr(exc))
+        except RequestRefused as exc:
+            return Outcome(False, "delivery_failed", permanent=True, detail=str(exc))
+        return classify_status(resp.status, parse_retry_after(resp.headers.get("Retry-After"), time.time()))
+
+    # -- proxying ------------------------------------------------------------------------
+
+    async def fetch_post(self, entity: str, post_id: str, query: str, accept: str | None) -> Response:
+        """GET another entity's post (or list) from its own server, signed with the
+        credentials it gave us when we have a relationship, else anonymously."""
+        rel = await self.store.relationship(entity)
+        meta = rel.remote_meta if rel and rel.remote_meta else await self.discovery.meta(entity)
+        creds = rel.remote_credentials if rel and rel.active else None
+        last: Exception | None = None
+        for url in self.post_urls(meta, entity, post_id):
+            try:
+                return await self._signed("GET", url + query, creds, headers={"Accept": accept or media.POST})
+            except (aiohttp.ClientError, OSError) as exc:
+                last = exc
+        raise last or DiscoveryFailed(f"no server for {entity}")

@@ -1,0 +1,162 @@
+"""The outbox worker: asyncio tasks in the serving process that drain `deliveries`.
+
+Woken by LISTEN/NOTIFY (no polling delay) and by a timer for the next retry; claims rows
+with FOR UPDATE SKIP LOCKED (so several processes share the work), sends, and records the
+outcome with the retry policy of `tent.core.retry`. Nothing lives only in memory: a crash
+or `kill -9` leaves leased rows that are claimed again when their lease runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from typing import Any
+
+import asyncpg
+
+from tent.config import Settings
+from tent.core.posts import build_new_post, now_ms
+from tent.core.retry import Outcome, gives_up, next_delay
+from tent.delivery.federation import Federation
+from tent.publish import Publisher
+from tent.store.federation import NOTIFY_CHANNEL, Delivery, FederationStore
+from tent.store.posts import PostStore
+
+log = logging.getLogger(__name__)
+
+LEASE_MS = 60_000
+IDLE_WAIT = 30.0
+FAILURE_BASE = "https://tent.io/types/delivery-failure/v0#"
+
+
+def failure_post(failed: dict[str, Any], recipient: str, status: str, reason: str, *, entity: str,
+                 now: int) -> dict[str, Any]:
+    """§7.9 with D-46: refs and mentions the failed post; private (the owner's apps see it)."""
+    ref = {"entity": failed["entity"], "post": failed["id"], "version": failed["version"]["id"],
+           "type": failed["type"]}
+    return build_new_post({
+        "type": FAILURE_BASE + failed["type"].split("#", 1)[0],
+        "content": {"entity": recipient, "status": status, "reason": reason},
+        "refs": [ref], "mentions": [ref], "permissions": {"public": False},
+    }, entity=entity, now=now)
+
+
+class Outbox:
+    def __init__(self, settings: Settings, store: FederationStore, posts: PostStore,
+                 federation: Federation, publisher: Publisher, concurrency: int = 64) -> None:
+        self.settings = settings
+        self.store = store
+        self.posts = posts
+        self.federation = federation
+        self.publisher = publisher
+        self.concurrency = concurrency
+        self.wake = asyncio.Event()
+        self.inflight: set[asyncio.Task[None]] = set()
+        self.rng = random.Random()
+        self._task: asyncio.Task[None] | None = None
+        self._listener: asyncpg.Connection | None = None
+        self._stopping = False
+
+    async def start(self) -> None:
+        released = await self.store.release_leases(now_ms())
+        if released:
+            log.info("outbox: %d deliveries were in flight when the server last stopped; sending again",
+                     released)
+        self._listener = await self.posts.pool.acquire()
+        await self._listener.add_listener(NOTIFY_CHANNEL, self._notified)
+        self._task = asyncio.create_task(self._run(), name="tent-outbox")
+
+    def _notified(self, *_: object) -> None:
+        self.wake.set()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.inflight:
+            await asyncio.wait(self.inflight, timeout=10)
+            for task in self.inflight:
+                task.cancel()
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.remove_listener(NOTIFY_CHANNEL, self._notified)
+            await self.posts.pool.release(self._listener)
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                claimed = await self._claim()
+            except (asyncpg.PostgresError, OSError) as exc:
+                log.warning("outbox: cannot claim deliveries: %r", exc)
+                claimed = 0
+                await asyncio.sleep(1)
+            if claimed:
+                continue
+            await self._wait()
+
+    async def _claim(self) -> int:
+        room = self.concurrency - len(self.inflight)
+        if room <= 0:
+            await asyncio.wait(self.inflight, return_when=asyncio.FIRST_COMPLETED)
+            return 1
+        batch = await self.store.claim(now_ms(), LEASE_MS, room)
+        for delivery in batch:
+            task = asyncio.create_task(self._send(delivery))
+            self.inflight.add(task)
+            task.add_done_callback(self.inflight.discard)
+        return len(batch)
+
+    async def _wait(self) -> None:
+        due = await self.store.next_due()
+        timeout = IDLE_WAIT if due is None else max(min((due - now_ms()) / 1000, IDLE_WAIT), 0.01)
+        self.wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), timeout)
+
+    async def _send(self, delivery: Delivery) -> None:
+        try:
+            outcome = await self.federation.deliver(delivery)
+        except Exception as exc:  # a bug or an unexpected reply must not kill the worker
+            log.exception("delivery %d to %s crashed", delivery.id, delivery.target)
+            outcome = Outcome(False, "unreachable", detail=repr(exc))
+        try:
+            await self._record(delivery, outcome)
+        except Exception:
+            log.exception("cannot record the outcome of delivery %d", delivery.id)
+        self.wake.set()  # the recipient's next post may now be claimable
+
+    async def _record(self, d: Delivery, outcome: Outcome) -> None:
+        now = now_ms()
+        if outcome.ok:
+            await self.store.delivered(d.id, now)
+            log.debug("delivered %s/%s to %s %s", d.post_entity, d.post_id, d.kind, d.target)
+            return
+        error = f"{outcome.reason}: {outcome.detail}"
+        delay = next_delay(d.attempts, self.settings.delivery_retry_base, retry_after=outcome.retry_after,
+                           rng=self.rng)
+        if outcome.permanent or gives_up(d.created_at, now, self.settings.delivery_give_up_after, delay):
+            await self.store.failed(d.id, error)
+            log.warning("delivery of %s/%s to %s %s failed for good after %d attempts: %s",
+                        d.post_entity, d.post_id, d.kind, d.target, d.attempts, error)
+            await self._report(d, "permanent", outcome.reason or "delivery_failed")
+            return
+        first_report = d.mentioned and d.kind == "entity" and not d.reported
+        await self.store.retry_later(d.id, now + int(delay * 1000), error, first_report)
+        log.info("delivery of %s/%s to %s %s failed (attempt %d): %s; next try in %.1f s",
+                 d.post_entity, d.post_id, d.kind, d.target, d.attempts, error, delay)
+        if first_report:
+            await self._report(d, "temporary", outcome.reason or "delivery_failed")
+
+    async def _report(self, d: Delivery, status: str, reason: str) -> None:
+        """A delivery-failure post, for recipients the failed post mentions (§7.9, D-45)."""
+        if not d.mentioned or d.kind != "entity":
+            return
+        failed = await self.posts.get(d.post_entity, d.post_id, d.version_id)
+        if failed is None or failed["type"].startswith(FAILURE_BASE):
+            return
+        await self.publisher.publish(failure_post(failed, d.target, status, reason,
+                                                  entity=self.settings.entity, now=now_ms()))

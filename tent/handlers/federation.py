@@ -1,0 +1,166 @@
+"""Federation endpoints: incoming notifications (§7.5) and relationship offers (§7.2),
+server-side discovery (§1.6), proxying other entities' posts (§8), and the owner's view of
+deliveries (who has each post, who is pending, who failed) with an immediate retry."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from tent.core import media
+from tent.core.errors import NotFound, TentError, Unauthorized
+from tent.core.posts import build_received, now_ms
+from tent.core.principal import Principal
+from tent.core.render import render_post
+from tent.delivery.client import RequestRefused
+from tent.delivery.discovery import DiscoveryFailed
+from tent.delivery.federation import RELATIONSHIP_INITIAL, RelationshipFailed
+from tent.handlers.common import (
+    FEDERATION,
+    FEDERATION_STORE,
+    PUBLISHER,
+    json_response,
+    posts_of,
+    principal_of,
+    settings_of,
+)
+from tent.handlers.post_input import PostInput
+
+log = logging.getLogger(__name__)
+DELETE_TYPE = "https://tent.io/types/delete/v0#"
+SUBSCRIPTION_BASE = "https://tent.io/types/subscription/v0"
+META_BASE = "https://tent.io/types/meta/v0"
+APP_AUTH_TYPE = "https://tent.io/types/app-auth/v0#"
+
+
+def _post_reply(post: dict[str, Any], principal: Principal, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=orjson.dumps({"post": render_post(post, principal)}),
+                        content_type=None, headers={"Content-Type": media.post_media_type(post["type"]),
+                                                    **(headers or {})})
+
+
+async def receive_notification(request: web.Request, post_input: PostInput, url_entity: str,
+                               url_post_id: str) -> web.Response:
+    body = post_input.body
+    principal = principal_of(request)
+    fed = request.app[FEDERATION]
+    if body.get("entity") != url_entity or body.get("id") != url_post_id:
+        if body.get("type") == RELATIONSHIP_INITIAL:
+            raise TentError("Invalid relationship post!")
+        raise Unauthorized(403)
+    if body["type"] == RELATIONSHIP_INITIAL:
+        try:
+            ra, link = await fed.accept_initiation(body, request.headers.getall("Link", []))
+        except RelationshipFailed as exc:
+            log.info("refused a relationship offer from %s: %s", url_entity, exc)
+            raise TentError(str(exc)) from None
+        copy = build_received(ra, now=now_ms())
+        await posts_of(request).add_version(copy)
+        return _post_reply(copy, principal, {"Link": link})
+    # D-36: the URL entity, the body's entity and the signing peer must all agree.
+    if principal.kind != "peer" or principal.entity != url_entity:
+        raise Unauthorized(403)
+    now = now_ms()
+    copy = build_received(body, now=now)
+    store, fed_store = posts_of(request), request.app[FEDERATION_STORE]
+    async with store.pool.acquire() as conn, conn.transaction():
+        stored = await store.add_version(copy, conn)
+        if stored:
+            await _effects(request, copy, url_entity, conn)
+            await request.app[PUBLISHER].dispatch(copy, conn, remote=True)
+    await fed_store.reset_backoff(url_entity, now)
+    return _post_reply(copy, principal)
+
+
+async def _effects(request: web.Request, post: dict[str, Any], sender: str, conn: Any) -> None:
+    """What a delivered post changes here besides being stored (§7.5 step 4)."""
+    settings, store, fed_store = settings_of(request), posts_of(request), request.app[FEDERATION_STORE]
+    base = post["type"].split("#", 1)[0]
+    if post["type"] == DELETE_TYPE:
+        for ref in post.get("refs") or []:
+            if (ref.get("entity") or sender) != sender or not ref.get("post"):
+                continue  # a delete is only honoured for the sender's own posts (§7.10)
+            if ref.get("version"):
+                await store.delete_version(sender, ref["post"], ref["version"], conn)
+            else:
+                await store.delete_post(sender, ref["post"], conn)
+            await fed_store.remove_subscription(sender, ref["post"])
+    elif base == SUBSCRIPTION_BASE:
+        mentions = post.get("mentions") or []
+        selector = (post.get("content") or {}).get("type")
+        if mentions and mentions[0].get("entity") == settings.entity and isinstance(selector, str):
+            await fed_store.add_subscription(sender, selector, post["id"])
+    elif base == META_BASE:
+        await fed_store.set_remote_meta(sender, post, now_ms())
+        request.app[FEDERATION].discovery.remember(sender, post)
+
+
+async def discover(request: web.Request) -> web.Response:
+    principal = principal_of(request)
+    if not principal.app_level:
+        raise Unauthorized(403)
+    entity = request.query.get("entity", "")
+    if not entity.startswith(("http://", "https://")) or "://" not in entity:
+        raise TentError("Entity param must be a valid url: " + orjson.dumps(entity).decode())
+    try:
+        meta = await request.app[FEDERATION].discovery.meta(entity)
+    except DiscoveryFailed as exc:
+        raise TentError(f"Discovery failed: {exc}", 404) from None
+    return json_response(request, {"post": meta}, content_type=media.post_media_type(meta["type"]))
+
+
+def proxy_mode(request: web.Request, default: str) -> str:
+    """§8: the Cache-Control request header decides (checked in tentd's order)."""
+    value = request.headers.get("Cache-Control", "")
+    for mode in ("proxy-if-miss", "no-proxy", "proxy"):
+        if mode in value:
+            return mode
+    return default
+
+
+async def proxy_get(request: web.Request, entity: str, post_id: str) -> web.Response:
+    """Ask the entity's own server; its status and body come back as they are."""
+    query = request.rel_url.raw_query_string
+    try:
+        resp = await request.app[FEDERATION].fetch_post(entity, post_id, "?" + query if query else "",
+                                                        request.headers.get("Accept"))
+    except TimeoutError:
+        raise TentError(f"Failed to proxy request: GET {entity}", 504) from None
+    except (aiohttp.ClientError, OSError, DiscoveryFailed, RequestRefused):
+        raise TentError(f"Failed to proxy request: GET {entity}", 502) from None
+    headers = {k: resp.headers[k] for k in ("Content-Type", "ETag") if k in resp.headers}
+    return web.Response(status=resp.status, body=resp.body, headers=headers)
+
+
+def _owner(principal: Principal) -> None:
+    if not principal.can_write_type(APP_AUTH_TYPE):
+        raise Unauthorized(401 if principal.is_anonymous else 403)
+
+
+async def deliveries(request: web.Request) -> web.Response:
+    """GET /deliveries?post=ID: every recipient of that post of ours and where it stands."""
+    principal = principal_of(request)
+    _owner(principal)
+    post_id = request.query.get("post")
+    if not post_id:
+        raise TentError("post required")
+    entity = request.query.get("entity") or settings_of(request).entity
+    rows = await request.app[FEDERATION_STORE].for_post(entity, post_id)
+    return json_response(request, {"post": post_id, "deliveries": [d.as_json() for d in rows]})
+
+
+async def retry(request: web.Request) -> web.Response:
+    """POST /deliveries/{id}/retry: try a pending or failed delivery now."""
+    _owner(principal_of(request))
+    try:
+        delivery_id = int(request.match_info["id"])
+    except ValueError:
+        raise NotFound() from None
+    row = await request.app[FEDERATION_STORE].retry_now(delivery_id, now_ms())
+    if row is None:
+        raise NotFound()
+    return json_response(request, row.as_json())

@@ -1,0 +1,258 @@
+"""Relationships, subscriptions, the delivery outbox, and the lookups dispatch needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+NOTIFY_CHANNEL = "tent_deliveries"
+GROUP_MEMBER_BASE = "https://tent.io/types/group-member/v0"
+APP_BASE = "https://tent.io/types/app/v0"
+APP_AUTH_BASE = "https://tent.io/types/app-auth/v0"
+CREDENTIALS_APP = "https://tent.io/types/credentials/v0#https://tent.io/types/app/v0"
+
+
+@dataclass(slots=True)
+class Relationship:
+    entity: str
+    our_post_id: str | None
+    our_credentials_id: str | None
+    remote_credentials: dict[str, Any] | None
+    remote_meta: dict[str, Any] | None
+    active: bool
+
+    @classmethod
+    def _from_row(cls, row: asyncpg.Record) -> Relationship:
+        return cls(row["entity"], row["our_post_id"], row["our_credentials_id"], row["remote_credentials"],
+                   row["remote_meta"], row["active"])
+
+
+@dataclass(slots=True)
+class Delivery:
+    id: int
+    kind: str
+    target: str
+    post_entity: str
+    post_id: str
+    version_id: str
+    mentioned: bool
+    state: str
+    attempts: int
+    next_attempt_at: int
+    created_at: int
+    delivered_at: int | None
+    last_error: str | None
+    reported: bool
+
+    @classmethod
+    def _from_row(cls, row: asyncpg.Record) -> Delivery:
+        return cls(**{k: row[k] for k in cls.__slots__})  # type: ignore[arg-type]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "target": self.target, "version": self.version_id,
+                "state": self.state, "attempts": self.attempts,
+                "next_attempt_at": self.next_attempt_at if self.state == "pending" else None,
+                "created_at": self.created_at, "delivered_at": self.delivered_at, "last_error": self.last_error}
+
+
+_DELIVERY_COLUMNS = ("id, kind, target, post_entity, post_id, version_id, mentioned, state, attempts, "
+                     "next_attempt_at, created_at, delivered_at, last_error, reported")
+
+
+class FederationStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    # -- relationships -----------------------------------------------------------------
+
+    async def relationship(self, entity: str, conn: Any = None) -> Relationship | None:
+        row = await (conn or self.pool).fetchrow("SELECT * FROM relationships WHERE entity = $1", entity)
+        return Relationship._from_row(row) if row else None
+
+    async def save_relationship(self, rel: Relationship, now: int, conn: Any = None) -> None:
+        await (conn or self.pool).execute(
+            "INSERT INTO relationships (entity, our_post_id, our_credentials_id, remote_credentials,"
+            " remote_meta, active, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            " ON CONFLICT (entity) DO UPDATE SET our_post_id = EXCLUDED.our_post_id,"
+            " our_credentials_id = EXCLUDED.our_credentials_id,"
+            " remote_credentials = EXCLUDED.remote_credentials, remote_meta = EXCLUDED.remote_meta,"
+            " active = EXCLUDED.active, updated_at = EXCLUDED.updated_at",
+            rel.entity, rel.our_post_id, rel.our_credentials_id, rel.remote_credentials, rel.remote_meta,
+            rel.active, now,
+        )
+
+    async def set_remote_meta(self, entity: str, meta: dict[str, Any], now: int) -> None:
+        await self.pool.execute(
+            "UPDATE relationships SET remote_meta = $2, updated_at = $3 WHERE entity = $1", entity, meta, now
+        )
+
+    async def recipients_of(self, entity: str, post_id: str, conn: Any = None) -> list[str]:
+        """Entities that were sent (or are being sent) some version of a post."""
+        rows = await (conn or self.pool).fetch(
+            "SELECT DISTINCT target FROM deliveries WHERE kind = 'entity' AND post_entity = $1"
+            " AND post_id = $2 AND state <> 'failed'",
+            entity, post_id,
+        )
+        return [r["target"] for r in rows]
+
+    async def active_relationships(self, conn: Any = None) -> list[str]:
+        rows = await (conn or self.pool).fetch("SELECT entity FROM relationships WHERE active")
+        return [r["entity"] for r in rows]
+
+    # -- subscriptions -----------------------------------------------------------------
+
+    async def add_subscription(self, subscriber: str, selector: str, post_id: str) -> None:
+        await self.pool.execute(
+            "INSERT INTO subscriptions (subscriber, selector, post_id) VALUES ($1, $2, $3)"
+            " ON CONFLICT (subscriber, post_id) DO UPDATE SET selector = EXCLUDED.selector",
+            subscriber, selector, post_id,
+        )
+
+    async def remove_subscription(self, subscriber: str, post_id: str) -> None:
+        await self.pool.execute(
+            "DELETE FROM subscriptions WHERE subscriber = $1 AND post_id = $2", subscriber, post_id
+        )
+
+    async def subscribers(self, conn: Any = None) -> dict[str, list[str]]:
+        rows = await (conn or self.pool).fetch(
+            "SELECT s.subscriber, s.selector FROM subscriptions s"
+            " JOIN relationships r ON r.entity = s.subscriber"
+        )
+        out: dict[str, list[str]] = {}
+        for r in rows:
+            out.setdefault(r["subscriber"], []).append(r["selector"])
+        return out
+
+    async def group_members(self, entity: str, group_ids: list[str], conn: Any = None) -> dict[str, list[str]]:
+        """Members of our groups (D-11): our group-member posts that mention the group post."""
+        if not group_ids:
+            return {}
+        rows = await (conn or self.pool).fetch(
+            "SELECT m->>'post' AS group_id, p.data->'content'->>'entity' AS member FROM posts p,"
+            " jsonb_array_elements(p.data->'mentions') m"
+            " WHERE p.entity = $1 AND p.latest AND p.type_base = $2 AND m->>'post' = ANY($3::text[])",
+            entity, GROUP_MEMBER_BASE, group_ids,
+        )
+        out: dict[str, list[str]] = {}
+        for r in rows:
+            if r["member"]:
+                out.setdefault(r["group_id"], []).append(r["member"])
+        return out
+
+    async def webhook_apps(self, entity: str, conn: Any = None) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+        """Apps with a notification_url, each with its newest grant (app-auth post)."""
+        rows = await (conn or self.pool).fetch(
+            "SELECT a.data AS app, (SELECT g.data FROM posts g WHERE g.entity = a.entity AND g.latest"
+            "   AND g.type_base = $3 AND g.data->'mentions' @> jsonb_build_array(jsonb_build_object('post', a.post_id))"
+            "   ORDER BY g.received_at DESC LIMIT 1) AS grant"
+            " FROM posts a WHERE a.entity = $1 AND a.latest AND a.type_base = $2"
+            " AND a.data->'content' ? 'notification_url'",
+            entity, APP_BASE, APP_AUTH_BASE,
+        )
+        return [(r["app"], r["grant"]) for r in rows]
+
+    async def app_credentials(self, entity: str, app_id: str) -> dict[str, Any] | None:
+        return await self.pool.fetchval(
+            "SELECT data FROM posts WHERE entity = $1 AND latest AND type = $2"
+            " AND data->'mentions' @> jsonb_build_array(jsonb_build_object('post', $3::text))"
+            " ORDER BY received_at DESC LIMIT 1",
+            entity, CREDENTIALS_APP, app_id,
+        )
+
+    # -- the outbox --------------------------------------------------------------------
+
+    async def enqueue(self, conn: Any, kind: str, targets: dict[str, bool], post: dict[str, Any], now: int) -> int:
+        """Rows for one post version, in the caller's transaction; NOTIFY wakes the workers
+        when that transaction commits."""
+        if not targets:
+            return 0
+        await conn.execute(
+            "INSERT INTO deliveries (kind, target, post_entity, post_id, version_id, mentioned,"
+            " next_attempt_at, created_at)"
+            " SELECT $1, t.target, $3, $4, $5, t.mentioned, $6, $6"
+            " FROM unnest($2::text[], $7::bool[]) AS t(target, mentioned)"
+            " ON CONFLICT (kind, target, post_entity, post_id, version_id) DO NOTHING",
+            kind, list(targets), post["entity"], post["id"], post["version"]["id"], now,
+            list(targets.values()),
+        )
+        await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+        return len(targets)
+
+    async def claim(self, now: int, lease_ms: int, limit: int) -> list[Delivery]:
+        """Due rows, leased to us. Each recipient gets its posts in the order they were made:
+        only its oldest pending row is ever claimable (per-recipient FIFO)."""
+        rows = await self.pool.fetch(
+            "UPDATE deliveries SET next_attempt_at = $2, attempts = attempts + 1, claimed_at = $1 WHERE id IN ("
+            " SELECT d.id FROM deliveries d WHERE d.state = 'pending' AND d.next_attempt_at <= $1"
+            " AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.state = 'pending' AND o.kind = d.kind"
+            "   AND o.target = d.target AND o.id < d.id)"
+            " ORDER BY d.next_attempt_at, d.id LIMIT $3 FOR UPDATE SKIP LOCKED)"
+            f" RETURNING {_DELIVERY_COLUMNS}",
+            now, now + lease_ms, limit,
+        )
+        return [Delivery._from_row(r) for r in rows]
+
+    async def release_leases(self, now: int) -> int:
+        """At start: deliveries a previous run of this server was sending when it stopped
+        (or was killed) are due again at once instead of after their lease."""
+        status = await self.pool.execute(
+            "UPDATE deliveries SET next_attempt_at = $1, claimed_at = NULL"
+            " WHERE state = 'pending' AND claimed_at IS NOT NULL",
+            now,
+        )
+        return int(status.rsplit(" ", 1)[-1])
+
+    async def next_due(self) -> int | None:
+        return await self.pool.fetchval("SELECT min(next_attempt_at) FROM deliveries WHERE state = 'pending'")
+
+    async def delivered(self, delivery_id: int, now: int) -> None:
+        await self.pool.execute(
+            "UPDATE deliveries SET state = 'delivered', delivered_at = $2, last_error = NULL, claimed_at = NULL"
+            " WHERE id = $1",
+            delivery_id, now,
+        )
+
+    async def retry_later(self, delivery_id: int, at: int, error: str, reported: bool) -> None:
+        await self.pool.execute(
+            "UPDATE deliveries SET next_attempt_at = $2, last_error = $3, reported = reported OR $4,"
+            " claimed_at = NULL WHERE id = $1",
+            delivery_id, at, error, reported,
+        )
+
+    async def failed(self, delivery_id: int, error: str) -> None:
+        await self.pool.execute(
+            "UPDATE deliveries SET state = 'failed', last_error = $2, claimed_at = NULL WHERE id = $1",
+            delivery_id, error,
+        )
+
+    async def for_post(self, entity: str, post_id: str) -> list[Delivery]:
+        rows = await self.pool.fetch(
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE post_entity = $1 AND post_id = $2 ORDER BY id",
+            entity, post_id,
+        )
+        return [Delivery._from_row(r) for r in rows]
+
+    async def retry_now(self, delivery_id: int, now: int) -> Delivery | None:
+        row = await self.pool.fetchrow(
+            "UPDATE deliveries SET state = 'pending', next_attempt_at = $2"
+            " WHERE id = $1 AND state <> 'delivered' AND claimed_at IS NULL"
+            f" RETURNING {_DELIVERY_COLUMNS}",
+            delivery_id, now,
+        )
+        if row is not None:
+            await self.pool.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+        return Delivery._from_row(row) if row else None
+
+    async def reset_backoff(self, entity: str, now: int) -> None:
+        """A peer that contacts us is up again: its deliveries waiting after a failure are due
+        now (not the ones a worker is sending at this moment)."""
+        status = await self.pool.execute(
+            "UPDATE deliveries SET next_attempt_at = $2 WHERE kind = 'entity' AND target = $1"
+            " AND state = 'pending' AND next_attempt_at > $2 AND last_error IS NOT NULL"
+            " AND claimed_at IS NULL",
+            entity, now,
+        )
+        if not status.endswith(" 0"):
+            await self.pool.execute(f"NOTIFY {NOTIFY_CHANNEL}")

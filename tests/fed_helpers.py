@@ -1,0 +1,66 @@
+"""Helpers for tests with several servers on loopback: following, waiting for deliveries."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+from urllib.parse import quote
+
+from tests.conftest import POST_MT, Tent
+
+SUBSCRIPTION = "https://tent.io/types/subscription/v0#"
+
+
+async def eventually(check, timeout: float = 15.0, interval: float = 0.02) -> Any:
+    """Poll `check` (async, returns a truthy value when done) until it holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)
+
+
+async def subscribe(follower: Tent, publisher: Tent, selector: str = "https://tent.io/types/status/v0") -> dict:
+    base = selector.split("#", 1)[0]
+    post_type = SUBSCRIPTION + base
+    return await follower.create(post_type, {"type": selector}, mentions=[{"entity": publisher.entity}],
+                                 permissions={"public": False, "entities": [publisher.entity]})
+
+
+async def deliveries(tent: Tent, post_id: str) -> list[dict]:
+    resp = await tent.client.get(f"/deliveries?post={quote(post_id)}")
+    assert resp.status == 200, await resp.text()
+    return (await resp.json())["deliveries"]
+
+
+async def wait_delivered(tent: Tent, post_id: str, target: str, timeout: float = 15.0) -> dict:
+    async def check():
+        for d in await deliveries(tent, post_id):
+            if d["target"] == target and d["state"] == "delivered":
+                return d
+        return None
+
+    return await eventually(check, timeout)
+
+
+async def stored_copy(tent: Tent, entity: str, post_id: str) -> dict | None:
+    resp = await tent.client.get(tent.post_path(post_id, entity), headers={"Cache-Control": "no-proxy"})
+    return (await resp.json())["post"] if resp.status == 200 else None
+
+
+async def wait_copy(tent: Tent, entity: str, post_id: str, version: str | None = None, timeout: float = 15.0) -> dict:
+    async def check():
+        post = await stored_copy(tent, entity, post_id)
+        if post and (version is None or post["version"]["id"] == version):
+            return post
+        return None
+
+    return await eventually(check, timeout)
+
+
+def ct(post_type: str) -> dict[str, str]:
+    return {"Content-Type": f'{POST_MT}; type="{post_type}"'}
