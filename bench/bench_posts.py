@@ -5,6 +5,10 @@
 PostgreSQL: TENT_BENCH_DATABASE_URL, else TENT_TEST_DATABASE_URL, else an embedded one. Two
 fresh databases are created there and dropped at the end. Needs `wrk` on the PATH. Prints a
 table and writes it as JSON to bench/results/latest.json. See bench/README.md.
+
+Our server is driven as the owner's app would drive it: owner credentials from
+`tent credentials --json`, every request Hawk-signed with its own nonce. The floor stays
+unauthenticated.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from typing import Any
 
 import asyncpg
 
+from tent.auth.hawk import Credentials, sign_request, verify_response
 from tent.core.posts import build_new_post, now_ms
 from tent.store import db
 from tent.store.posts import PostStore
@@ -48,31 +53,77 @@ TARGETS = {"new_post": 0.4, "feed": 0.5}  # minimum ours/floor req/s
 RSS_TARGET_MB = 20.0  # ours idle RSS at most this much above the floor's
 SEED_TASKS = 8
 SEED_CHUNK = 500  # posts per transaction while seeding
+# Hawk: the server refuses a ts more than 60 s from its clock and a nonce it has seen, so
+# signed lines are made right before each run, one per request wrk can send in it.
+MAX_DURATION_S = 50
+SIGNED_MARGIN = 1.5  # signed lines per request the floor managed in the same time
+MIN_SIGNED = 5_000
+UNSIGNED_PER_S = 8_000  # the floor's lines per second of run (unsigned: reusing them is harmless)
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The owner app's Hawk credentials, as `tent credentials --json` prints them."""
+
+    entity: str
+    app_id: str
+    credentials: Credentials
+
+    @classmethod
+    def from_json(cls, data: dict[str, str]) -> Owner:
+        return cls(data["entity"], data["app_id"],
+                   Credentials(data["id"], data["hawk_key"], data.get("hawk_algorithm", "sha256")))
+
+    def authorization(self, method: str, url: str, body: bytes | None = None,
+                      content_type: str | None = None) -> str:
+        """`Authorization` for `method url`: `url` must be the full URL as sent (host, port, query)."""
+        return sign_request(self.credentials, method=method, url=url, content=body,
+                            content_type=content_type, app=self.app_id)
 
 
 # -- the requests wrk sends --------------------------------------------------------------
 
 
-def make_requests(kind: str, url: str, count: int) -> list[dict[str, Any]]:
-    """The requests wrk replays (bench/requests.lua), all different from each other.
+def make_request(kind: str, url: str, i: int, owner: Owner | None = None) -> dict[str, Any]:
+    """Request `i` of `kind` for the endpoint `url`; signed as the owner's app when `owner` is given.
 
-    One place to extend: once Hawk authentication exists, sign each request here (a unique
-    nonce per request) and add its Authorization header.
+    The MAC covers the request as wrk sends it: the method, the path and query (`/posts?limit=25`),
+    the host and port of `url` (wrk connects there and sends them as `Host`, set here explicitly
+    all the same) and, for a post, the hash of the body bytes and Content-Type. `sign_request`
+    makes a fresh random nonce and takes the current time as `ts`.
     """
-    path = urllib.parse.urlsplit(url).path or "/"
+    parts = urllib.parse.urlsplit(url)
+    path = parts.path or "/"
     if kind == "feed":
         path += "?limit=25"
-    out: list[dict[str, Any]] = []
-    for i in range(count):
-        if kind == "new_post":
-            body = json.dumps({"type": STATUS_TYPE,
-                               "content": {"text": f"Benchmark status {i}: a short post, like most."}})
-            headers = {"Content-Type": f'{POST_MEDIA_TYPE}; type="{STATUS_TYPE}"',
-                       "Accept": POST_MEDIA_TYPE}
-            out.append({"method": "POST", "path": path, "headers": headers, "body": body})
-        else:
-            out.append({"method": "GET", "path": path, "headers": {"Accept": FEED_MEDIA_TYPE}})
+    full_url = f"{parts.scheme}://{parts.netloc}{path}"
+    body: str | None = None
+    if kind == "new_post":
+        body = json.dumps({"type": STATUS_TYPE,
+                           "content": {"text": f"Benchmark status {i}: a short post, like most."}})
+        headers = {"Content-Type": f'{POST_MEDIA_TYPE}; type="{STATUS_TYPE}"', "Accept": POST_MEDIA_TYPE}
+        method = "POST"
+    else:
+        headers = {"Accept": FEED_MEDIA_TYPE}
+        method = "GET"
+    if owner is not None:
+        headers["Host"] = parts.netloc
+        headers["Authorization"] = owner.authorization(
+            method, full_url, body.encode() if body is not None else None, headers.get("Content-Type"))
+    out: dict[str, Any] = {"method": method, "path": path, "headers": headers}
+    if body is not None:
+        out["body"] = body
     return out
+
+
+def make_requests(kind: str, url: str, count: int, owner: Owner | None = None) -> list[dict[str, Any]]:
+    """The requests wrk replays (bench/requests.lua), all different from each other.
+
+    With `owner`, each is Hawk-signed with its own nonce and the current time: make them right
+    before the run (the server accepts a ts within 60 s of its clock) and at least as many as
+    wrk will send (a replayed nonce is refused with 403).
+    """
+    return [make_request(kind, url, i, owner) for i in range(count)]
 
 
 def write_requests(path: Path, requests: list[dict[str, Any]]) -> Path:
@@ -98,24 +149,68 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(name: str, cmd: list[str], env: dict[str, str], port: int, workdir: Path) -> Process:
-    """Start a server with a clean environment (no inherited TENT_* settings)."""
+def clean_env(env: dict[str, str]) -> dict[str, str]:
+    """The bench's environment without inherited TENT_*/FLOOR_* settings, plus `env`."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("TENT_", "FLOOR_"))}
     full_env.update(env)
+    return full_env
+
+
+def start(name: str, cmd: list[str], env: dict[str, str], port: int, workdir: Path) -> Process:
+    """Start a server with a clean environment (no inherited TENT_* settings)."""
     log = workdir / f"{name}.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, env=full_env, stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
+        proc = subprocess.Popen(cmd, env=clean_env(env), stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
     return Process(name, proc, log, f"http://127.0.0.1:{port}")
+
+
+def owner_credentials(env: dict[str, str], workdir: Path) -> Owner:
+    """`tent credentials --json` in the environment `tent serve` gets, as the black-box tools do."""
+    done = subprocess.run(tent_command("credentials", "--json"), env=clean_env(env), cwd=workdir,
+                          capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise RuntimeError(f"tent credentials failed ({done.returncode}):\n{done.stderr}")
+    try:
+        return Owner.from_json(json.loads(done.stdout))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RuntimeError(f"tent credentials printed {done.stdout!r}: {exc!r}") from None
 
 
 def log_tail(p: Process, lines: int = 20) -> str:
     return "\n".join(p.log.read_text(errors="replace").splitlines()[-lines:])
 
 
-def http_get(url: str, accept: str = "*/*") -> tuple[dict[str, str], bytes]:
-    req = urllib.request.Request(url, headers={"Accept": accept})
+def http_get(url: str, accept: str = "*/*", owner: Owner | None = None) -> tuple[dict[str, str], bytes]:
+    """GET `url`; signed as the owner's app when `owner` is given, the response signature checked."""
+    headers = {"Accept": accept}
+    if owner is not None:
+        headers["Authorization"] = owner.authorization("GET", url)
+    req = urllib.request.Request(url, headers=headers)
     with urllib.request.urlopen(req, timeout=10) as resp:
-        return dict(resp.headers), resp.read()
+        got, body = dict(resp.headers), resp.read()
+    if owner is not None and not verify_response(
+            got.get("Server-Authorization", ""), headers["Authorization"], owner.credentials, method="GET",
+            url=url, content=body or None, content_type=got.get("Content-Type") if body else None):
+        raise RuntimeError(f"GET {url}: missing or wrong Server-Authorization "
+                           f"{got.get('Server-Authorization')!r}")
+    return got, body
+
+
+def check_signed(p: Process, kind: str, url: str, owner: Owner) -> None:
+    """One signed request of `kind` outside wrk, so an auth failure shows the server's reason."""
+    r = make_request(kind, url, -1, owner)
+    parts = urllib.parse.urlsplit(url)
+    body = r["body"].encode() if "body" in r else None
+    headers = {k: v for k, v in r["headers"].items() if k != "Host"}  # urllib sends the same Host
+    req = urllib.request.Request(f"{parts.scheme}://{parts.netloc}{r['path']}", data=body, headers=headers,
+                                 method=r["method"])
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            if "Server-Authorization" not in resp.headers:
+                raise RuntimeError(f"{p.name}: signed {kind} answered without Server-Authorization")
+    except urllib.error.HTTPError as exc:
+        raise RuntimeError(f"{p.name}: signed {kind} answered {exc.code}: "
+                           f"{exc.read().decode(errors='replace')}\n{log_tail(p)}") from None
 
 
 def wait_ready(p: Process, path: str, timeout: float = 30.0) -> float:
@@ -315,9 +410,9 @@ def report(runs: dict[str, dict[str, Run]], rss: dict[str, dict[str, float]]) ->
 # -- the run -----------------------------------------------------------------------------
 
 
-def tent_command() -> list[str]:
+def tent_command(*args: str) -> list[str]:
     script = Path(sys.executable).parent / "tent"
-    return [str(script), "serve"] if script.exists() else [sys.executable, "-m", "tent", "serve"]
+    return [str(script), *args] if script.exists() else [sys.executable, "-m", "tent", *args]
 
 
 def bench(args: argparse.Namespace, workdir: Path, cleanups: list[Callable[[], object]]) -> int:
@@ -336,10 +431,11 @@ def bench(args: argparse.Namespace, workdir: Path, cleanups: list[Callable[[], o
 
     ports = {"ours": free_port(), "floor": free_port()}
     entity = f"http://127.0.0.1:{ports['ours']}"
+    tent_env = {"TENT_DATABASE_URL": dsn["ours"], "TENT_PORT": str(ports["ours"]),
+                "TENT_HOST": "127.0.0.1", "TENT_ENTITY": entity}
+    owner = owner_credentials(tent_env, workdir)
     procs = {
-        "ours": start("ours", tent_command(), {
-            "TENT_DATABASE_URL": dsn["ours"], "TENT_PORT": str(ports["ours"]),
-            "TENT_HOST": "127.0.0.1", "TENT_ENTITY": entity}, ports["ours"], workdir),
+        "ours": start("ours", tent_command("serve"), tent_env, ports["ours"], workdir),
         "floor": start("floor", [sys.executable, str(BENCH_DIR / "floor.py")], {
             "FLOOR_DATABASE_URL": dsn["floor"], "FLOOR_PORT": str(ports["floor"])}, ports["floor"], workdir),
     }
@@ -351,29 +447,50 @@ def bench(args: argparse.Namespace, workdir: Path, cleanups: list[Callable[[], o
                  "floor": {"new_post": procs["floor"].base_url + "/posts",
                            "feed": procs["floor"].base_url + "/posts"}}
     rss: dict[str, dict[str, float]] = {}
+    as_whom = {"ours": owner, "floor": None}
     for who, p in procs.items():
-        http_get(endpoints[who]["feed"], FEED_MEDIA_TYPE)  # warm-up
+        http_get(endpoints[who]["feed"], FEED_MEDIA_TYPE, as_whom[who])  # warm-up (ours: signed)
         rss[who] = {"idle": rss_mb(p.proc.pid)}
     print(f"started in {started['ours']:.2f} s (ours), {started['floor']:.2f} s (floor); "
-          f"wrk -t{WRK_THREADS} -c{args.connections} -d{args.duration}s")
+          f"wrk -t{WRK_THREADS} -c{args.connections} -d{args.duration}s; ours as owner app {owner.app_id}")
 
-    count = max(1000, args.duration * 8000)  # enough that wrk rarely reuses one
     runs: dict[str, dict[str, Run]] = {"new_post": {}, "feed": {}}
+    signing: dict[str, dict[str, float]] = {}
 
     def measure(kind: str) -> None:
-        for who in ("floor", "ours"):
+        for who in ("floor", "ours"):  # the floor first: its rate sizes our signed lines
             url = endpoints[who][kind]
-            if kind == "feed":  # a fast answer must still be the right one
-                got = len(json.loads(http_get(url + "?limit=25", FEED_MEDIA_TYPE)[1])["posts"])
+            if kind == "feed":  # a fast answer must still be the right one (ours: the owner's view)
+                got = len(json.loads(http_get(url + "?limit=25", FEED_MEDIA_TYPE, as_whom[who])[1])["posts"])
                 if got != 25:
                     raise RuntimeError(f"{who}: the feed returned {got} posts, not 25")
-            file = write_requests(workdir / f"{who}-{kind}.jsonl", make_requests(kind, url, count))
+            if who == "ours":
+                check_signed(procs[who], kind, url, owner)
+                expected = runs[kind]["floor"].requests_per_s * args.duration
+                count = max(MIN_SIGNED, int(expected * SIGNED_MARGIN))
+            else:
+                count = max(1000, args.duration * UNSIGNED_PER_S)
+            t0 = time.monotonic()  # signed right before the run: every ts is fresh when sent
+            requests = make_requests(kind, url, count, as_whom[who])
+            made_s = time.monotonic() - t0
+            file = write_requests(workdir / f"{who}-{kind}.jsonl", requests)
+            del requests
+            if who == "ours":
+                signing[kind] = {"requests": count, "seconds": round(made_s, 3)}
+                print(f"{kind:9} {who:6} signed {count:,} requests in {made_s:.2f} s "
+                      f"({count / max(made_s, 1e-9):,.0f}/s)")
             run = runs[kind][who] = run_wrk(url, file, args)
+            age = time.monotonic() - t0
             print(f"{kind:9} {who:6} {run.requests_per_s:>9,.0f} req/s  p50 {run.p50_ms:.2f} ms"
-                  f"  p99 {run.p99_ms:.2f} ms")
+                  f"  p99 {run.p99_ms:.2f} ms  ({run.responses:,} responses)")
+            hint = ""
+            if who == "ours" and run.responses > count:
+                hint = f" (wrk sent {run.responses:,} requests, only {count:,} were signed: nonces replayed)"
+            elif who == "ours":
+                hint = f" (signed lines were up to {age:.0f} s old by the end: over 60 s gives 401)"
             if run.failed:
                 print(f"  ERRORS: non-2xx {run.non2xx}, socket {run.socket_errors}, "
-                      f"{run.responses} responses\n{log_tail(procs[who])}")
+                      f"{run.responses} responses{hint}\n{log_tail(procs[who])}")
 
     measure("new_post")
     t0 = time.monotonic()
@@ -392,12 +509,15 @@ def bench(args: argparse.Namespace, workdir: Path, cleanups: list[Callable[[], o
                           "wrk_threads": WRK_THREADS, "posts": args.posts, "cpus": os.cpu_count(),
                           "python": sys.version.split()[0]},
                   start_s=started, seed={"posts": seeded, "seconds": round(seed_s, 2)},
+                  auth={"ours": "Hawk, owner app from `tent credentials --json`", "floor": "none"},
+                  signing=signing,
                   measured_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwritten to {RESULTS.relative_to(BENCH_DIR.parent)}")
-    if any(r.wrapped for pair in runs.values() for r in pair.values()):
-        print("note: wrk reused prepared requests (fine until requests are signed)")
+    wrapped = [f"{kind} {who}" for kind, pair in runs.items() for who, r in pair.items() if r.wrapped]
+    if wrapped:  # harmless for the unsigned floor; for ours, the replays were answered 403
+        print(f"note: wrk reused prepared requests in: {', '.join(wrapped)}")
     failed = [f"{kind} {who}" for kind, pair in runs.items() for who, r in pair.items() if r.failed]
     if failed:
         print(f"FAILED: requests got errors in: {', '.join(failed)}", file=sys.stderr)
@@ -407,10 +527,14 @@ def bench(args: argparse.Namespace, workdir: Path, cleanups: list[Callable[[], o
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
+    parser.add_argument("--duration", type=int, default=10,
+                        help=f"seconds per wrk run (default 10, at most {MAX_DURATION_S}: Hawk timestamps "
+                             "must stay within 60 s of the server's clock)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     parser.add_argument("--posts", type=int, default=100_000, help="posts in each database for the feed")
     args = parser.parse_args()
+    if not 1 <= args.duration <= MAX_DURATION_S:
+        parser.error(f"--duration must be between 1 and {MAX_DURATION_S} seconds")
     if shutil.which("wrk") is None:
         print("wrk is not installed; on Debian/Ubuntu: apt-get install -y wrk", file=sys.stderr)
         return 2

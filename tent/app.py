@@ -86,10 +86,12 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         server = await ensure_server_credentials(app[POSTS])
         app[SERVER_CREDENTIALS] = Credentials(server["id"], server["hawk_key"])
         app[AUTHENTICATOR] = Authenticator(settings, app[AUTH_STORE], app[SERVER_CREDENTIALS])
+        app[POSTS].listeners.append(app[AUTHENTICATOR].post_changed)
         app[FEDERATION_STORE] = FederationStore(pool)
         app[PUBLISHER] = Publisher(settings, app[POSTS], app[FEDERATION_STORE])
-        app[FEDERATION] = Federation(settings, app[POSTS], app[FEDERATION_STORE], app[PUBLISHER],
-                                     app[SERVER_CREDENTIALS])
+        app[FEDERATION] = Federation(
+            settings, app[POSTS], app[FEDERATION_STORE], app[PUBLISHER], app[SERVER_CREDENTIALS]
+        )
         outbox = Outbox(settings, app[FEDERATION_STORE], app[POSTS], app[FEDERATION], app[PUBLISHER])
         await outbox.start()
         app[OUTBOX] = outbox

@@ -48,15 +48,19 @@ async def ensure_meta_post(settings: Settings, posts: PostStore) -> dict[str, An
     """Create the meta post, or a new version of it when the configured URLs changed."""
     current = await posts.latest_of_type(settings.entity, META_TYPE)
     if current is None:
-        post = build_new_post({"type": META_TYPE, "content": meta_content(settings, None)},
-                              entity=settings.entity, now=now_ms())
+        post = build_new_post(
+            {"type": META_TYPE, "content": meta_content(settings, None)}, entity=settings.entity, now=now_ms()
+        )
         await posts.create(post)
         return post
     content = meta_content(settings, current.get("content", {}).get("profile"))
     if {k: current["content"].get(k) for k in content} == content:
         return current
-    body = {"type": META_TYPE, "content": {**current["content"], **content},
-            "version": {"parents": [{"version": current["version"]["id"]}]}}
+    body = {
+        "type": META_TYPE,
+        "content": {**current["content"], **content},
+        "version": {"parents": [{"version": current["version"]["id"]}]},
+    }
     post = build_new_version(body, current, now=now_ms())
     await posts.add_version(post)
     return post
@@ -70,8 +74,7 @@ async def ensure_owner_app(settings: Settings, posts: PostStore) -> dict[str, An
         creds = await posts.get(settings.entity, known["credentials_id"])
         if creds is not None:
             return _credentials_json(settings, known["app_id"], creds)
-    app_post, app_creds = grants.build_app_registration(owner_settings_app(settings),
-                                                        entity=settings.entity)
+    app_post, app_creds = grants.build_app_registration(owner_settings_app(settings), entity=settings.entity)
     types, scopes = grants.requested_grant(app_post)
     auth, creds = grants.build_grant(app_post, entity=settings.entity, types=types, scopes=scopes)
     async with posts.pool.acquire() as conn, conn.transaction():

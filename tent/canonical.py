@@ -50,9 +50,7 @@ def reduce_post(post: dict[str, Any]) -> dict[str, Any]:
         _fold_original_entity(item)
 
     if isinstance(p.get("mentions"), list):
-        p["mentions"] = [
-            m for m in p["mentions"] if not (isinstance(m, dict) and m.get("public") is False)
-        ]
+        p["mentions"] = [m for m in p["mentions"] if not (isinstance(m, dict) and m.get("public") is False)]
 
     if app is not None:
         for key in ("name", "url"):
@@ -127,4 +125,4 @@ def digest(data: bytes) -> str:
 
 def strip_hash_prefix(value: str) -> str:
     """tentd writes `sha512t256-<hex>`; accept it on input and compare bare hex (D-15)."""
-    return value[len("sha512t256-"):] if value.startswith("sha512t256-") else value
+    return value[len("sha512t256-") :] if value.startswith("sha512t256-") else value

@@ -27,25 +27,54 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("entity", "TENT_ENTITY", str,
-           "public entity URL, no trailing slash (default: http://localhost:PORT)"),
+    Option(
+        "entity", "TENT_ENTITY", str, "public entity URL, no trailing slash (default: http://localhost:PORT)"
+    ),
     Option("host", "TENT_HOST", str, "address to listen on (default 127.0.0.1)"),
     Option("port", "TENT_PORT", int, "port to listen on (default 8080)"),
-    Option("database_url", "TENT_DATABASE_URL", str,
-           "PostgreSQL URL; unset = embedded PostgreSQL under the data directory"),
+    Option(
+        "database_url",
+        "TENT_DATABASE_URL",
+        str,
+        "PostgreSQL URL; unset = embedded PostgreSQL under the data directory",
+    ),
     Option("data_dir", "TENT_DATA_DIR", Path, "directory for the embedded database (default ./tent-data)"),
-    Option("app_approval", "TENT_APP_APPROVAL", str,
-           "'owner' (owner approves apps, default) or 'auto' (test mode)"),
-    Option("allow_private_addresses", "TENT_ALLOW_PRIVATE_ADDRESSES", _bool,
-           "allow outgoing requests to loopback/private addresses (default off)"),
-    Option("delivery_retry_base", "TENT_DELIVERY_RETRY_BASE", float,
-           "first delivery retry delay in seconds (default 15)"),
-    Option("delivery_give_up_after", "TENT_DELIVERY_GIVE_UP_AFTER", float,
-           "give up on a delivery after this many seconds (default 604800 = 7 days)"),
-    Option("max_body_size", "TENT_MAX_BODY_SIZE", int,
-           "largest accepted JSON request body in bytes (default 1048576)"),
-    Option("max_attachment_size", "TENT_MAX_ATTACHMENT_SIZE", int,
-           "largest accepted attachment in bytes (default 104857600 = 100 MiB)"),
+    Option(
+        "app_approval",
+        "TENT_APP_APPROVAL",
+        str,
+        "'owner' (owner approves apps, default) or 'auto' (test mode)",
+    ),
+    Option(
+        "allow_private_addresses",
+        "TENT_ALLOW_PRIVATE_ADDRESSES",
+        _bool,
+        "allow outgoing requests to loopback/private addresses (default off)",
+    ),
+    Option(
+        "delivery_retry_base",
+        "TENT_DELIVERY_RETRY_BASE",
+        float,
+        "first delivery retry delay in seconds (default 15)",
+    ),
+    Option(
+        "delivery_give_up_after",
+        "TENT_DELIVERY_GIVE_UP_AFTER",
+        float,
+        "give up on a delivery after this many seconds (default 604800 = 7 days)",
+    ),
+    Option(
+        "max_body_size",
+        "TENT_MAX_BODY_SIZE",
+        int,
+        "largest accepted JSON request body in bytes (default 1048576)",
+    ),
+    Option(
+        "max_attachment_size",
+        "TENT_MAX_ATTACHMENT_SIZE",
+        int,
+        "largest accepted attachment in bytes (default 104857600 = 100 MiB)",
+    ),
     Option("db_pool_size", "TENT_DB_POOL_SIZE", int, "PostgreSQL connections (default 10)"),
     Option("log_level", "TENT_LOG_LEVEL", str, "DEBUG, INFO (default), WARNING or ERROR"),
 )

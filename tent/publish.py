@@ -1,15 +1,32 @@
 """Storing posts together with their deliveries, in one transaction: a post is never
-acknowledged before the outbox rows that will carry it are durable (ARCHITECTURE.md)."""
+acknowledged before the outbox rows that will carry it are durable (ARCHITECTURE.md).
+
+Who subscribes and which apps want webhooks change rarely but are needed for every post,
+so they are cached in memory, dropped whenever a post that could change them is stored
+here (and after a few seconds anyway, for other processes sharing the database). A post
+with nobody to deliver to is then a single INSERT.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from tent.config import Settings
 from tent.core.dispatch import recipients, wants_webhook
 from tent.core.posts import DELETE_TYPE, now_ms
+from tent.core.principal import principal_for_credentials
 from tent.store.federation import FederationStore
 from tent.store.posts import PostStore
+
+CACHE_SECONDS = 5.0
+_WATCHED = (
+    "https://tent.io/types/app/",
+    "https://tent.io/types/app-auth/",
+    "https://tent.io/types/credentials/",
+    "https://tent.io/types/subscription/",
+)
+META_PREFIX = "https://tent.io/types/meta/v0#"
 
 
 class Publisher:
@@ -17,39 +34,78 @@ class Publisher:
         self.settings = settings
         self.posts = posts
         self.federation = federation
+        self._cache: tuple[float, dict[str, list[str]], list[tuple[dict[str, Any], Any]]] | None = None
+        posts.listeners.append(self._post_changed)
+
+    def _post_changed(self, post_type: str) -> None:
+        if not post_type or post_type.startswith(_WATCHED):
+            self.invalidate()
+
+    def invalidate(self) -> None:
+        self._cache = None
+
+    async def _audience(self) -> tuple[dict[str, list[str]], list[tuple[dict[str, Any], Any]]]:
+        cached = self._cache
+        if cached is None or cached[0] < time.monotonic():
+            subscribers = await self.federation.subscribers()
+            apps = await self.federation.webhook_apps(self.settings.entity)
+            cached = (time.monotonic() + CACHE_SECONDS, subscribers, apps)
+            self._cache = cached
+        return cached[1], cached[2]
+
+    async def targets(
+        self, post: dict[str, Any], *, remote: bool = False, conn: Any = None
+    ) -> tuple[dict[str, bool], dict[str, bool]]:
+        """(entities, apps) that get this version: entities only for our own posts; apps for
+        every post, received ones too (D-40)."""
+        subscribers, apps = await self._audience()
+        entities: dict[str, bool] = {}
+        if not remote:
+            db = conn or self.posts.pool
+            groups = [str(g.get("post")) for g in (post.get("permissions") or {}).get("groups") or []]
+            members = await self.federation.group_members(self.settings.entity, groups, db) if groups else {}
+            also: list[str] = []
+            if post["type"].startswith(META_PREFIX):
+                also = await self.federation.active_relationships(db)
+            elif post["type"] == DELETE_TYPE:  # whoever got the deleted post learns of its deletion
+                for ref in post.get("refs") or []:
+                    if ref.get("entity", post["entity"]) == post["entity"] and ref.get("post"):
+                        also += await self.federation.recipients_of(post["entity"], ref["post"], db)
+            entities = recipients(post, self.settings.entity, subscribers, members, also)
+        webhooks = {
+            app["id"]: False
+            for app, grant in apps
+            if wants_webhook(app, grant, post["type"])
+            and principal_for_credentials(grant, None).can_read(post, self.settings.entity)
+        }
+        return entities, webhooks
 
     async def publish(self, post: dict[str, Any], *, new: bool = True, conn: Any = None) -> bool:
         """Store one of our posts (or a new version) and queue it for every recipient."""
+        entities, webhooks = await self.targets(post, conn=conn)
+        if conn is None and not entities and not webhooks and new:
+            return await self.posts.create(post)
         if conn is None:
             async with self.posts.pool.acquire() as c, c.transaction():
-                return await self.publish(post, new=new, conn=c)
+                return await self._store(post, new, c, entities, webhooks)
+        return await self._store(post, new, conn, entities, webhooks)
+
+    async def _store(
+        self, post: dict[str, Any], new: bool, conn: Any, entities: dict[str, bool], webhooks: dict[str, bool]
+    ) -> bool:
         stored = await (self.posts.create(post, conn) if new else self.posts.add_version(post, conn))
         if stored:
-            await self.dispatch(post, conn)
+            await self.enqueue(post, conn, entities, webhooks)
         return stored
 
-    async def dispatch(self, post: dict[str, Any], conn: Any, *, remote: bool = False) -> None:
-        """Queue deliveries of a stored version: to entities for our own posts, to apps for
-        every post (received ones too, D-40)."""
+    async def enqueue(
+        self, post: dict[str, Any], conn: Any, entities: dict[str, bool], webhooks: dict[str, bool]
+    ) -> None:
         now = now_ms()
-        if not remote:
-            groups = [str(g.get("post")) for g in (post.get("permissions") or {}).get("groups") or []]
-            members = await self.federation.group_members(self.settings.entity, groups, conn)
-            subscribers = await self.federation.subscribers(conn)
-            relationships = await self.federation.active_relationships(conn) \
-                if post["type"].startswith("https://tent.io/types/meta/v0#") else []
-            if post["type"] == DELETE_TYPE:  # whoever got the deleted post learns of its deletion
-                for ref in post.get("refs") or []:
-                    if ref.get("entity", post["entity"]) == post["entity"] and ref.get("post"):
-                        relationships += await self.federation.recipients_of(post["entity"], ref["post"], conn)
-            targets = recipients(post, self.settings.entity, subscribers, members, relationships)
-            await self.federation.enqueue(conn, "entity", targets, post, now)
-        apps = {app["id"]: False for app, grant in await self.federation.webhook_apps(self.settings.entity, conn)
-                if wants_webhook(app, grant, post["type"]) and self._app_may_read(grant, post)}
-        await self.federation.enqueue(conn, "app", apps, post, now)
+        await self.federation.enqueue(conn, "entity", entities, post, now)
+        await self.federation.enqueue(conn, "app", webhooks, post, now)
 
-    def _app_may_read(self, grant: dict[str, Any] | None, post: dict[str, Any]) -> bool:
-        from tent.core.principal import principal_for_credentials
-
-        principal = principal_for_credentials(grant, None)
-        return principal.can_read(post, self.settings.entity)
+    async def dispatch(self, post: dict[str, Any], conn: Any, *, remote: bool = False) -> None:
+        """Queue deliveries of a version already stored in this transaction."""
+        entities, webhooks = await self.targets(post, remote=remote, conn=conn)
+        await self.enqueue(post, conn, entities, webhooks)

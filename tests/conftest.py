@@ -247,7 +247,7 @@ async def make_server(
         }
         values.update(overrides)
         settings = Settings(**values)
-        server = TestServer(create_app(settings), host="127.0.0.1", port=port)
+        server = TestServer(create_app(settings), host="127.0.0.1", port=settings.port)
         await server.start_server()
         owner = await ensure_owner_app(settings, server.app[POSTS])
         tent = Tent(server, aiohttp.ClientSession(), settings, owner)

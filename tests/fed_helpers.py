@@ -24,11 +24,17 @@ async def eventually(check, timeout: float = 15.0, interval: float = 0.02) -> An
         await asyncio.sleep(interval)
 
 
-async def subscribe(follower: Tent, publisher: Tent, selector: str = "https://tent.io/types/status/v0") -> dict:
+async def subscribe(
+    follower: Tent, publisher: Tent, selector: str = "https://tent.io/types/status/v0"
+) -> dict:
     base = selector.split("#", 1)[0]
     post_type = SUBSCRIPTION + base
-    return await follower.create(post_type, {"type": selector}, mentions=[{"entity": publisher.entity}],
-                                 permissions={"public": False, "entities": [publisher.entity]})
+    return await follower.create(
+        post_type,
+        {"type": selector},
+        mentions=[{"entity": publisher.entity}],
+        permissions={"public": False, "entities": [publisher.entity]},
+    )
 
 
 async def deliveries(tent: Tent, post_id: str) -> list[dict]:
@@ -52,7 +58,9 @@ async def stored_copy(tent: Tent, entity: str, post_id: str) -> dict | None:
     return (await resp.json())["post"] if resp.status == 200 else None
 
 
-async def wait_copy(tent: Tent, entity: str, post_id: str, version: str | None = None, timeout: float = 15.0) -> dict:
+async def wait_copy(
+    tent: Tent, entity: str, post_id: str, version: str | None = None, timeout: float = 15.0
+) -> dict:
     async def check():
         post = await stored_copy(tent, entity, post_id)
         if post and (version is None or post["version"]["id"] == version):

@@ -3,7 +3,7 @@ notifications, deletes, meta changes, proxying (PROTOCOL.md §7, §8)."""
 
 from __future__ import annotations
 
-from tests.conftest import STATUS, Tent
+from tests.conftest import STATUS
 from tests.fed_helpers import deliveries, eventually, stored_copy, subscribe, wait_copy, wait_delivered
 
 
@@ -77,9 +77,17 @@ async def test_new_versions_and_deletes_propagate(make_server) -> None:
 
 async def test_unsigned_or_foreign_notifications_are_refused(make_server) -> None:
     alice = await make_server()
-    body = {"id": "x1", "entity": "https://mallory.example", "type": STATUS, "content": {"text": "spoof"},
-            "published_at": 1, "version": {"published_at": 1}}
-    ct = {"Content-Type": f'application/vnd.tent.post.v0+json; type="{STATUS}"; rel="https://tent.io/rels/notification"'}
+    body = {
+        "id": "x1",
+        "entity": "https://mallory.example",
+        "type": STATUS,
+        "content": {"text": "spoof"},
+        "published_at": 1,
+        "version": {"published_at": 1},
+    }
+    ct = {
+        "Content-Type": f'application/vnd.tent.post.v0+json; type="{STATUS}"; rel="https://tent.io/rels/notification"'
+    }
     resp = await alice.anon.put(alice.post_path("x1", "https://mallory.example"), json=body, headers=ct)
     assert resp.status == 403
     # signed by our own owner app is not a peer either
@@ -96,7 +104,9 @@ async def test_app_asks_its_server_for_another_entitys_post(make_server) -> None
     assert resp.status == 200 and (await resp.json())["post"]["content"] == {"text": "public"}
     resp = await bob.client.get(bob.post_path(secret["id"], alice.entity))
     assert resp.status == 404  # the origin's answer, passed through
-    resp = await bob.client.get(bob.post_path(public["id"], alice.entity), headers={"Cache-Control": "no-proxy"})
+    resp = await bob.client.get(
+        bob.post_path(public["id"], alice.entity), headers={"Cache-Control": "no-proxy"}
+    )
     assert resp.status == 404
     assert (await bob.anon.get(bob.post_path(public["id"], alice.entity))).status == 404
 

@@ -41,24 +41,52 @@ class HawkContext:
 HAWK = web.RequestKey("hawk", HawkContext)
 
 
+CACHE_SECONDS = 10.0
+CACHE_SIZE = 10_000
+_WATCHED = (
+    "https://tent.io/types/app/",
+    "https://tent.io/types/app-auth/",
+    "https://tent.io/types/credentials/",
+    "https://tent.io/types/relationship/",
+)
+
+
 class Authenticator:
     def __init__(self, settings: Settings, store: AuthStore, server: Credentials) -> None:
         self.settings = settings
         self.store = store
         self.server = server
         self.nonces = NonceCache(window=2 * SKEW_SECONDS)
+        self._cache: dict[str, tuple[float, tuple[Credentials, Principal] | None]] = {}
+
+    def post_changed(self, post_type: str) -> None:
+        """Any change to a credentials, grant, app or relationship post (or any delete) may
+        revoke a key: forget every cached lookup at once."""
+        if not post_type or post_type.startswith(_WATCHED):
+            self._cache.clear()
 
     async def lookup(self, key_id: str) -> tuple[Credentials, Principal] | None:
         if hmac.compare_digest(key_id.encode(), self.server.id.encode()):
             return self.server, OWNER
+        cached = self._cache.get(key_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        found = await self._load(key_id)
+        if len(self._cache) >= CACHE_SIZE:
+            self._cache.clear()
+        self._cache[key_id] = (time.monotonic() + CACHE_SECONDS, found)
+        return found
+
+    async def _load(self, key_id: str) -> tuple[Credentials, Principal] | None:
         record = await self.store.credentials(self.settings.entity, key_id)
         if record is None:
             return None
         content = record.credentials.get("content") or {}
         if not isinstance(content.get("hawk_key"), str):
             return None
-        creds = Credentials(record.credentials["id"], content["hawk_key"],
-                            content.get("hawk_algorithm", "sha256"))
+        creds = Credentials(
+            record.credentials["id"], content["hawk_key"], content.get("hawk_algorithm", "sha256")
+        )
         return creds, principal_for_credentials(record.target, record.app)
 
     def _endpoints(self, request: web.Request) -> list[tuple[str, int]]:
@@ -86,9 +114,17 @@ class Authenticator:
                 raise HawkError("Authentication failure: Multiple authentications")
             if request.method not in ("GET", "HEAD"):
                 raise HawkError("Authentication failure: Bewit only allowed on GET and HEAD")
-            self._verify(request, lambda host, port: verify_bewit(
-                bewit, lambda i: self.server if i == self.server.id else None,
-                uri_without_bewit=raw_without, host=host, port=port, now=time.time()))
+            self._verify(
+                request,
+                lambda host, port: verify_bewit(
+                    bewit,
+                    lambda i: self.server if i == self.server.id else None,
+                    uri_without_bewit=raw_without,
+                    host=host,
+                    port=port,
+                    now=time.time(),
+                ),
+            )
             return OWNER
         if not header:
             return ANONYMOUS
@@ -98,9 +134,21 @@ class Authenticator:
             raise HawkError("Authentication failure: Unidentified id")
         creds, principal = found
         content = await request.read() if auth.hash is not None else None
-        self._verify(request, lambda host, port: verify_request(
-            auth, creds, method=request.method, uri=raw, host=host, port=port, content=content,
-            content_type=request.headers.get("Content-Type"), now=time.time(), skew=SKEW_SECONDS))
+        self._verify(
+            request,
+            lambda host, port: verify_request(
+                auth,
+                creds,
+                method=request.method,
+                uri=raw,
+                host=host,
+                port=port,
+                content=content,
+                content_type=request.headers.get("Content-Type"),
+                now=time.time(),
+                skew=SKEW_SECONDS,
+            ),
+        )
         if self.nonces.seen(auth.id, auth.nonce, auth.ts, time.time()):
             raise HawkError("Authentication failure: Replayed nonce")
         request[HAWK] = HawkContext(auth, creds)

@@ -28,8 +28,13 @@ def readers(post: dict[str, Any], group_members: Mapping[str, Iterable[str]]) ->
     return allowed
 
 
-def recipients(post: dict[str, Any], own_entity: str, subscribers: Mapping[str, Iterable[str]],
-               group_members: Mapping[str, Iterable[str]], also: Iterable[str] = ()) -> dict[str, bool]:
+def recipients(
+    post: dict[str, Any],
+    own_entity: str,
+    subscribers: Mapping[str, Iterable[str]],
+    group_members: Mapping[str, Iterable[str]],
+    also: Iterable[str] = (),
+) -> dict[str, bool]:
     """{entity: mentioned} for every remote entity that gets this version.
 
     `subscribers` maps entity -> its type selectors; `also` are entities that get it anyway
@@ -60,5 +65,6 @@ def wants_webhook(app_post: dict[str, Any], grant: dict[str, Any] | None, post_t
         return False
     types = (grant.get("content") or {}).get("types") or {}
     readable = list(types.get("read") or []) + list(types.get("write") or [])
-    return any_selector_matches(list(content.get("notification_types") or []), post_type) and \
-        any_selector_matches(readable, post_type)
+    return any_selector_matches(
+        list(content.get("notification_types") or []), post_type
+    ) and any_selector_matches(readable, post_type)

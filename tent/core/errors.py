@@ -8,8 +8,9 @@ from typing import Any
 class TentError(Exception):
     """An error the client caused or must see; rendered as ``{"error": message, **extra}``."""
 
-    def __init__(self, message: str, status: int = 400, *, headers: dict[str, str] | None = None,
-                 **extra: Any) -> None:
+    def __init__(
+        self, message: str, status: int = 400, *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status

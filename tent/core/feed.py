@@ -144,10 +144,15 @@ def parse_feed_query(params: Sequence[tuple[str, str]], *, app_level: bool) -> F
                 raise TentError(f"Invalid profiles: must be among {', '.join(PROFILE_KINDS)}")
             profiles.append(kind)
     return FeedQuery(
-        limit=limit, sort_by=sort_by, types=tuple(types), entities=tuple(entities),
-        mentions=tuple(mentions), max_refs=max_refs,
+        limit=limit,
+        sort_by=sort_by,
+        types=tuple(types),
+        entities=tuple(entities),
+        mentions=tuple(mentions),
+        max_refs=max_refs,
         profiles=tuple(profiles) if app_level else (),
-        params=tuple(params), **positions,
+        params=tuple(params),
+        **positions,
     )
 
 
@@ -164,7 +169,10 @@ def _query_string(params: Iterable[tuple[str, str]]) -> str:
 
 
 def page_links(
-    query: FeedQuery, posts: Sequence[dict[str, Any]], *, older_exist: bool,
+    query: FeedQuery,
+    posts: Sequence[dict[str, Any]],
+    *,
+    older_exist: bool,
     sort_by: str | None = None,
 ) -> dict[str, str]:
     """first/prev/next/last as query strings, following tentd's rules (§3.6 "Pages").

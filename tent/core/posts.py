@@ -66,9 +66,7 @@ def _finish(post: dict[str, Any], supplied_version_id: str | None) -> dict[str, 
             post.pop(key, None)
     computed = version_id(post)
     if supplied_version_id is not None and strip_hash_prefix(supplied_version_id) != computed:
-        raise TentError(
-            f"Invalid version id. Got({supplied_version_id}), Expected({computed})"
-        )
+        raise TentError(f"Invalid version id. Got({supplied_version_id}), Expected({computed})")
     post["version"]["id"] = computed
     return post
 
@@ -93,7 +91,11 @@ def _version(body: dict[str, Any], *, published_at: int, received_at: int) -> di
 
 
 def build_new_post(
-    body: dict[str, Any], *, entity: str, now: int, app: dict[str, Any] | None = None,
+    body: dict[str, Any],
+    *,
+    entity: str,
+    now: int,
+    app: dict[str, Any] | None = None,
     post_id: str | None = None,
 ) -> dict[str, Any]:
     """First version of a post created on this server (new_post)."""
@@ -111,7 +113,11 @@ def build_new_post(
 
 
 def build_new_version(
-    body: dict[str, Any], latest: dict[str, Any], *, now: int, app: dict[str, Any] | None = None,
+    body: dict[str, Any],
+    latest: dict[str, Any],
+    *,
+    now: int,
+    app: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A later version: post-level times stay those of the post (D-09), parents required."""
     parents = (body.get("version") or {}).get("parents")
@@ -148,8 +154,9 @@ def build_import(body: dict[str, Any], *, now: int, verify: bool = True) -> dict
     post["published_at"] = body.get("published_at", now)
     post["received_at"] = body.get("received_at", now)
     sent = body.get("version") or {}
-    post["version"] = _version(body, published_at=post["published_at"],
-                               received_at=sent.get("received_at", now))
+    post["version"] = _version(
+        body, published_at=post["published_at"], received_at=sent.get("received_at", now)
+    )
     if body.get("app"):
         post["app"] = body["app"]
     if not verify and sent.get("id"):
@@ -164,8 +171,7 @@ def build_import(body: dict[str, Any], *, now: int, verify: bool = True) -> dict
 def build_received(body: dict[str, Any], *, now: int) -> dict[str, Any]:
     """A copy of another server's post delivered to us: stored as sent, with our own
     receive times; the sender's version id is kept (D-42: verification only logs)."""
-    post = build_import({k: v for k, v in body.items() if k != "received_at"}, now=now,
-                        verify=False)
+    post = build_import({k: v for k, v in body.items() if k != "received_at"}, now=now, verify=False)
     post["received_at"] = now
     post["version"]["received_at"] = now
     return post
@@ -187,5 +193,3 @@ def build_delete_post(
     if deleted.get("permissions"):
         body["permissions"] = deleted["permissions"]
     return build_new_post(body, entity=deleted["entity"], now=now, app=app)
-
-

@@ -55,9 +55,7 @@ class Principal:
             return True
         if self.kind != "authorized_app":
             return False
-        return any_selector_matches(list(self.read_types), post_type) or self.can_write_type(
-            post_type
-        )
+        return any_selector_matches(list(self.read_types), post_type) or self.can_write_type(post_type)
 
     def can_read(self, post: dict[str, Any], own_entity: str) -> bool:
         """May this requester see this stored post version at all?"""
@@ -98,8 +96,9 @@ class Visibility:
     peer_entity: str | None = None
 
 
-OWNER = Principal("owner", read_types=("all",), write_types=("all",),
-                  scopes=frozenset({"import", "permissions"}))
+OWNER = Principal(
+    "owner", read_types=("all",), write_types=("all",), scopes=frozenset({"import", "permissions"})
+)
 ANONYMOUS = Principal("anonymous")
 
 
@@ -135,11 +134,18 @@ def principal_for_credentials(target: dict[str, Any] | None, app: dict[str, Any]
         summary = None
         if app is not None:
             app_content = app.get("content") or {}
-            summary = {"id": app["id"], "name": app_content.get("name", ""),
-                       "url": app_content.get("url", "")}
-        return Principal("authorized_app", read_types=tuple(types.get("read") or ()),
-                         write_types=tuple(types.get("write") or ()),
-                         scopes=frozenset(content.get("scopes") or ()), app=summary)
+            summary = {
+                "id": app["id"],
+                "name": app_content.get("name", ""),
+                "url": app_content.get("url", ""),
+            }
+        return Principal(
+            "authorized_app",
+            read_types=tuple(types.get("read") or ()),
+            write_types=tuple(types.get("write") or ()),
+            scopes=frozenset(content.get("scopes") or ()),
+            app=summary,
+        )
     if base == APP_BASE:
         return Principal("app", app_post_id=target["id"])
     if base == RELATIONSHIP_BASE:

@@ -34,8 +34,9 @@ def classify_status(status: int, retry_after: float | None = None) -> Outcome:
     return Outcome(False, "delivery_failed", retry_after=retry_after, detail=f"HTTP {status}")
 
 
-def next_delay(attempts: int, base: float, *, retry_after: float | None = None,
-               rng: random.Random | None = None) -> float:
+def next_delay(
+    attempts: int, base: float, *, retry_after: float | None = None, rng: random.Random | None = None
+) -> float:
     """Seconds before try number `attempts + 1`: base doubling per failure, ×0.8–1.4 jitter,
     at most six hours; a server's Retry-After wins when it asks for longer."""
     rng = rng or random.Random()

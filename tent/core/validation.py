@@ -43,8 +43,13 @@ class Field:
     min_items: int = 0
 
 
-def _str(required: bool = False, *, uri: bool = False, max_len: int | None = None,
-         enum: tuple[str, ...] | None = None) -> Field:
+def _str(
+    required: bool = False,
+    *,
+    uri: bool = False,
+    max_len: int | None = None,
+    enum: tuple[str, ...] | None = None,
+) -> Field:
     return Field("string", required, uri=uri, max_len=max_len, enum=enum)
 
 
@@ -69,56 +74,78 @@ def _arr(items: Field, required: bool = False, *, min_items: int = 0) -> Field:
 _TIMESTAMP = _int(minimum=0)
 _URI = _str(uri=True)
 
-ENVELOPE = _obj({
-    "id": _str(),
-    "entity": _URI,
-    "original_entity": _URI,
-    "type": _str(),
-    "content": _obj(None),
-    "published_at": _TIMESTAMP,
-    "received_at": _TIMESTAMP,
-    "version": _obj({
+ENVELOPE = _obj(
+    {
         "id": _str(),
+        "entity": _URI,
+        "original_entity": _URI,
+        "type": _str(),
+        "content": _obj(None),
         "published_at": _TIMESTAMP,
         "received_at": _TIMESTAMP,
-        "parents": _arr(_obj({
-            "version": _str(True),
-            "post": _str(),
-            "entity": _URI,
-            "original_entity": _URI,
-        })),
-        "message": _str(),
-    }),
-    "mentions": _arr(_obj({
-        "entity": _URI,
-        "original_entity": _URI,
-        "post": _str(),
-        "version": _str(),
-        "type": _str(),
-        "public": _bool(),
-    })),
-    "refs": _arr(_obj({
-        "entity": _URI,
-        "original_entity": _URI,
-        "post": _str(True),
-        "version": _str(),
-        "type": _str(),
-    })),
-    "licenses": _arr(_obj({"url": _str(True, uri=True)})),
-    "attachments": _arr(_obj({
-        "category": _str(),
-        "content_type": _str(),
-        "name": _str(),
-        "digest": _str(),
-        "size": _int(minimum=0),
-    })),
-    "app": _obj({"id": _str(), "name": _str(), "url": _URI}),
-    "permissions": _obj({
-        "public": _bool(),
-        "entities": _arr(_URI),
-        "groups": _arr(_obj({"post": _str(True)})),
-    }),
-})
+        "version": _obj(
+            {
+                "id": _str(),
+                "published_at": _TIMESTAMP,
+                "received_at": _TIMESTAMP,
+                "parents": _arr(
+                    _obj(
+                        {
+                            "version": _str(True),
+                            "post": _str(),
+                            "entity": _URI,
+                            "original_entity": _URI,
+                        }
+                    )
+                ),
+                "message": _str(),
+            }
+        ),
+        "mentions": _arr(
+            _obj(
+                {
+                    "entity": _URI,
+                    "original_entity": _URI,
+                    "post": _str(),
+                    "version": _str(),
+                    "type": _str(),
+                    "public": _bool(),
+                }
+            )
+        ),
+        "refs": _arr(
+            _obj(
+                {
+                    "entity": _URI,
+                    "original_entity": _URI,
+                    "post": _str(True),
+                    "version": _str(),
+                    "type": _str(),
+                }
+            )
+        ),
+        "licenses": _arr(_obj({"url": _str(True, uri=True)})),
+        "attachments": _arr(
+            _obj(
+                {
+                    "category": _str(),
+                    "content_type": _str(),
+                    "name": _str(),
+                    "digest": _str(),
+                    "size": _int(minimum=0),
+                }
+            )
+        ),
+        "app": _obj({"id": _str(), "name": _str(), "url": _URI}),
+        "permissions": _obj(
+            {
+                "public": _bool(),
+                "entities": _arr(_URI),
+                "groups": _arr(_obj({"post": _str(True)})),
+            }
+        ),
+    }
+)
 
 # Envelope members that are objects, or arrays of objects, whose null members tentd drops.
 _NULL_DROPPED_OBJECTS = ("version", "app", "permissions")
@@ -130,24 +157,42 @@ _SELECTORS = _arr(_str())
 _LOCATION = _obj({"latitude": _str(True), "longitude": _str(True), "altitude": _str()})
 _RANGE = _obj({"min": _str(), "max": _str()})
 _SIZE = _obj({"width": _int(True), "height": _int(True)})
-_META_URLS = ("oauth_auth", "oauth_token", "posts_feed", "post", "new_post", "post_attachment",
-              "attachment", "batch", "server_info", "discover")
+_META_URLS = (
+    "oauth_auth",
+    "oauth_token",
+    "posts_feed",
+    "post",
+    "new_post",
+    "post_attachment",
+    "attachment",
+    "batch",
+    "server_info",
+    "discover",
+)
 
 CONTENT_SCHEMAS: dict[str, dict[str, Field]] = {
     "meta": {
         "entity": _str(True, uri=True),
         "previous_entities": _arr(_URI),
-        "profile": _obj({
-            "name": _str(max_len=256),
-            "bio": _str(max_len=256),
-            "website": _URI,
-            "location": _str(max_len=256),
-        }),
-        "servers": _arr(_obj({
-            "version": _str(True),
-            "preference": _int(True),
-            "urls": _obj({key: _str(True) for key in _META_URLS}),
-        }), True, min_items=1),
+        "profile": _obj(
+            {
+                "name": _str(max_len=256),
+                "bio": _str(max_len=256),
+                "website": _URI,
+                "location": _str(max_len=256),
+            }
+        ),
+        "servers": _arr(
+            _obj(
+                {
+                    "version": _str(True),
+                    "preference": _int(True),
+                    "urls": _obj({key: _str(True) for key in _META_URLS}),
+                }
+            ),
+            True,
+            min_items=1,
+        ),
     },
     "credentials": {
         "hawk_key": _str(True),
@@ -190,8 +235,7 @@ CONTENT_SCHEMAS: dict[str, dict[str, Field]] = {
         "white_balance": _bool(),
         "metering_mode": _str(),
         "camera": _obj({"make": _str(), "model": _str()}),
-        "lens": _obj({"make": _str(), "model": _str(), "focal_length": _RANGE,
-                      "aperture": _RANGE}),
+        "lens": _obj({"make": _str(), "model": _str(), "focal_length": _RANGE, "aperture": _RANGE}),
         "resolution": _SIZE,
         "dimensions": _SIZE,
         "timestamp": _int(minimum=0),
@@ -257,22 +301,43 @@ def _is_uri(value: str) -> bool:
 def _check(value: Any, field: Field, path: str, diff: Diff) -> None:
     kind = _json_type(value)
     if kind != field.kind:
-        diff.append({"op": "replace", "path": path, "value": _neutral(field.kind),
-                     "current_value": value, "type": field.kind,
-                     "message": f"expected type {field.kind}, got {kind}"})
+        diff.append(
+            {
+                "op": "replace",
+                "path": path,
+                "value": _neutral(field.kind),
+                "current_value": value,
+                "type": field.kind,
+                "message": f"expected type {field.kind}, got {kind}",
+            }
+        )
         return
     if kind == "string":
         _check_string(value, field, path, diff)
     elif kind == "integer" and field.minimum is not None and value < field.minimum:
-        diff.append({"op": "replace", "path": path, "value": field.minimum,
-                     "current_value": value, "type": "integer", "minimum": field.minimum,
-                     "message": f"expected integer >= {field.minimum}, got {value}"})
+        diff.append(
+            {
+                "op": "replace",
+                "path": path,
+                "value": field.minimum,
+                "current_value": value,
+                "type": "integer",
+                "minimum": field.minimum,
+                "message": f"expected integer >= {field.minimum}, got {value}",
+            }
+        )
     elif kind == "object" and field.members is not None:
         for name, member in field.members.items():
             if member.required and name not in value:
-                diff.append({"op": "add", "path": _pointer(path, name),
-                             "value": _neutral(member.kind), "type": member.kind,
-                             "message": f"expected type {member.kind}, got null"})
+                diff.append(
+                    {
+                        "op": "add",
+                        "path": _pointer(path, name),
+                        "value": _neutral(member.kind),
+                        "type": member.kind,
+                        "message": f"expected type {member.kind}, got null",
+                    }
+                )
         for name, member_value in value.items():
             member = field.members.get(name)
             if member is None:
@@ -281,35 +346,71 @@ def _check(value: Any, field: Field, path: str, diff: Diff) -> None:
                 _check(member_value, member, _pointer(path, name), diff)
     elif kind == "array" and field.items is not None:
         if len(value) < field.min_items:
-            diff.append({"op": "add", "path": _pointer(path, len(value)),
-                         "value": _neutral(field.items.kind), "type": field.items.kind,
-                         "message": f"expected at least {field.min_items} items, "
-                                    f"got {len(value)}"})
+            diff.append(
+                {
+                    "op": "add",
+                    "path": _pointer(path, len(value)),
+                    "value": _neutral(field.items.kind),
+                    "type": field.items.kind,
+                    "message": f"expected at least {field.min_items} items, got {len(value)}",
+                }
+            )
         for index, item in enumerate(value):
             _check(item, field.items, _pointer(path, index), diff)
 
 
 def _check_string(value: str, field: Field, path: str, diff: Diff) -> None:
     if field.uri and not _is_uri(value):
-        diff.append({"op": "replace", "path": path, "value": "https://example.com",
-                     "current_value": value, "type": "string", "format": "uri",
-                     "message": "expected uri format"})
+        diff.append(
+            {
+                "op": "replace",
+                "path": path,
+                "value": "https://example.com",
+                "current_value": value,
+                "type": "string",
+                "format": "uri",
+                "message": "expected uri format",
+            }
+        )
     if field.max_len is not None and len(value) > field.max_len:  # code points (D-50)
-        diff.append({"op": "replace", "path": path, "value": value[: field.max_len],
-                     "current_value": value, "type": "string", "maxLength": field.max_len,
-                     "message": f"expected at most {field.max_len} characters, "
-                                f"got {len(value)}"})
+        diff.append(
+            {
+                "op": "replace",
+                "path": path,
+                "value": value[: field.max_len],
+                "current_value": value,
+                "type": "string",
+                "maxLength": field.max_len,
+                "message": f"expected at most {field.max_len} characters, got {len(value)}",
+            }
+        )
     if field.enum is not None and value not in field.enum:
-        diff.append({"op": "replace", "path": path, "value": field.enum[0],
-                     "current_value": value, "type": "string", "enum": list(field.enum),
-                     "message": f"expected one of {', '.join(field.enum)}"})
+        diff.append(
+            {
+                "op": "replace",
+                "path": path,
+                "value": field.enum[0],
+                "current_value": value,
+                "type": "string",
+                "enum": list(field.enum),
+                "message": f"expected one of {', '.join(field.enum)}",
+            }
+        )
 
 
 def _find_floats(value: Any, path: str, diff: Diff) -> None:
     """D-01: canonical JSON (and so the version id) cannot express floats, so refuse them."""
     if isinstance(value, float):
-        diff.append({"op": "replace", "path": path, "value": 0, "current_value": value,
-                     "type": "integer", "message": "floats are not allowed in posts"})
+        diff.append(
+            {
+                "op": "replace",
+                "path": path,
+                "value": 0,
+                "current_value": value,
+                "type": "integer",
+                "message": "floats are not allowed in posts",
+            }
+        )
     elif isinstance(value, dict):
         for key, item in value.items():
             _find_floats(item, _pointer(path, key), diff)

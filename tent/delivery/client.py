@@ -28,8 +28,14 @@ def _public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
-    return not (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
-                or ip.is_reserved or ip.is_unspecified)
+    return not (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+    )
 
 
 class GuardedResolver(AbstractResolver):
@@ -39,8 +45,9 @@ class GuardedResolver(AbstractResolver):
         self.allow_private = allow_private
         self.inner = aiohttp.ThreadedResolver()
 
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-                      ) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         results = await self.inner.resolve(host, port, family)
         if self.allow_private:
             return results
@@ -70,8 +77,9 @@ class HttpClient:
     def __init__(self, allow_private: bool) -> None:
         self.allow_private = allow_private
         self.session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(resolver=GuardedResolver(allow_private), limit=200,
-                                           ttl_dns_cache=60),
+            connector=aiohttp.TCPConnector(
+                resolver=GuardedResolver(allow_private), limit=200, ttl_dns_cache=60
+            ),
             timeout=TIMEOUT,
         )
 
@@ -91,15 +99,27 @@ class HttpClient:
                 raise RequestRefused(f"refusing to connect to a private address: {parsed.host}")
         return parsed
 
-    async def request(self, method: str, url: str, *, headers: dict[str, str] | None = None,
-                      data: bytes | None = None, max_bytes: int = MAX_RESPONSE_BYTES,
-                      follow_redirects: bool = True) -> Response:
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        data: bytes | None = None,
+        max_bytes: int = MAX_RESPONSE_BYTES,
+        follow_redirects: bool = True,
+    ) -> Response:
         """One request; redirects are followed by hand so every hop is checked."""
         for _ in range(MAX_REDIRECTS + 1):
             target = self.check_url(url)
-            async with self.session.request(method, target, headers=headers, data=data,
-                                            allow_redirects=False) as resp:
-                if follow_redirects and resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
+            async with self.session.request(
+                method, target, headers=headers, data=data, allow_redirects=False
+            ) as resp:
+                if (
+                    follow_redirects
+                    and resp.status in (301, 302, 303, 307, 308)
+                    and "Location" in resp.headers
+                ):
                     url = urljoin(url, resp.headers["Location"])
                     if resp.status == 303:
                         method, data = "GET", None

@@ -20,7 +20,7 @@ META_REL = "https://tent.io/rels/meta-post"
 META_BASE = "https://tent.io/types/meta/v0"
 CACHE_SECONDS = 300.0
 CACHE_SIZE = 1000
-_LINK = re.compile(r'<([^>]*)>\s*((?:;\s*[^;,]+)*)')
+_LINK = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]+)*)")
 
 
 class DiscoveryFailed(Exception):
@@ -113,5 +113,9 @@ class Discovery:
         if not isinstance(post, dict) or not isinstance(post.get("content"), dict):
             return False
         content = post["content"]
-        return (str(post.get("type", "")).split("#", 1)[0] == META_BASE and content.get("entity") == entity
-                and isinstance(content.get("servers"), list) and bool(content["servers"]))
+        return (
+            str(post.get("type", "")).split("#", 1)[0] == META_BASE
+            and content.get("entity") == entity
+            and isinstance(content.get("servers"), list)
+            and bool(content["servers"])
+        )

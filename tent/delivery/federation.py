@@ -66,13 +66,22 @@ def _remote_credentials(post: dict[str, Any]) -> dict[str, Any]:
     content = post.get("content") or {}
     if not isinstance(content.get("hawk_key"), str):
         raise RelationshipFailed("Invalid credentials post!")
-    return {"id": post["id"], "hawk_key": content["hawk_key"],
-            "hawk_algorithm": content.get("hawk_algorithm", "sha256")}
+    return {
+        "id": post["id"],
+        "hawk_key": content["hawk_key"],
+        "hawk_algorithm": content.get("hawk_algorithm", "sha256"),
+    }
 
 
 class Federation:
-    def __init__(self, settings: Settings, posts: PostStore, store: FederationStore,
-                 publisher: Publisher, server_credentials: Credentials) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        posts: PostStore,
+        store: FederationStore,
+        publisher: Publisher,
+        server_credentials: Credentials,
+    ) -> None:
         self.settings = settings
         self.posts = posts
         self.store = store
@@ -105,17 +114,30 @@ class Federation:
                 urls.append(uritemplate.expand(template, entity=entity, post=post_id))
         return urls
 
-    async def _signed(self, method: str, url: str, creds: dict[str, Any] | None, *,
-                      body: bytes | None = None, content_type: str | None = None,
-                      headers: dict[str, str] | None = None) -> Response:
+    async def _signed(
+        self,
+        method: str,
+        url: str,
+        creds: dict[str, Any] | None,
+        *,
+        body: bytes | None = None,
+        content_type: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
         headers = dict(headers or {})
         if content_type:
             headers["Content-Type"] = content_type
         if creds:
             headers["Authorization"] = sign_request(
                 Credentials(creds["id"], creds["hawk_key"], creds.get("hawk_algorithm", "sha256")),
-                method=method, url=url, content=body, content_type=content_type)
-        return await self.http.request(method, url, headers=headers, data=body, follow_redirects=method == "GET")
+                method=method,
+                url=url,
+                content=body,
+                content_type=content_type,
+            )
+        return await self.http.request(
+            method, url, headers=headers, data=body, follow_redirects=method == "GET"
+        )
 
     # -- relationships: initiating (A) -------------------------------------------------
 
@@ -133,12 +155,25 @@ class Federation:
     async def _initiate(self, entity: str, rel: Relationship | None) -> Relationship:
         own, now = self.settings.entity, now_ms()
         if rel is None or not rel.our_post_id or not rel.our_credentials_id:
-            ra = build_new_post({"type": RELATIONSHIP_INITIAL, "mentions": [{"entity": entity}],
-                                 "permissions": {"public": False, "entities": [entity]}}, entity=own, now=now)
-            ca = build_new_post({"type": CREDENTIALS_RELATIONSHIP, "permissions": {"public": False},
-                                 "content": {"hawk_key": secrets.token_hex(32), "hawk_algorithm": "sha256"},
-                                 "mentions": [{"entity": own, "post": ra["id"], "type": RELATIONSHIP_INITIAL}]},
-                                entity=own, now=now)
+            ra = build_new_post(
+                {
+                    "type": RELATIONSHIP_INITIAL,
+                    "mentions": [{"entity": entity}],
+                    "permissions": {"public": False, "entities": [entity]},
+                },
+                entity=own,
+                now=now,
+            )
+            ca = build_new_post(
+                {
+                    "type": CREDENTIALS_RELATIONSHIP,
+                    "permissions": {"public": False},
+                    "content": {"hawk_key": secrets.token_hex(32), "hawk_algorithm": "sha256"},
+                    "mentions": [{"entity": own, "post": ra["id"], "type": RELATIONSHIP_INITIAL}],
+                },
+                entity=own,
+                now=now,
+            )
             rel = Relationship(entity, ra["id"], ca["id"], None, None, False)
             async with self.posts.pool.acquire() as conn, conn.transaction():
                 await self.posts.create(ra, conn)
@@ -156,9 +191,15 @@ class Federation:
         for url in self.post_urls(meta, own, ra["id"]):
             try:
                 resp = await self.http.request(
-                    "PUT", url, data=notification_body(ra), follow_redirects=False,
-                    headers={"Content-Type": media.post_media_type(ra["type"], media.REL_NOTIFICATION),
-                             "Link": self._bewit_link(rel.our_credentials_id or "")})
+                    "PUT",
+                    url,
+                    data=notification_body(ra),
+                    follow_redirects=False,
+                    headers={
+                        "Content-Type": media.post_media_type(ra["type"], media.REL_NOTIFICATION),
+                        "Link": self._bewit_link(rel.our_credentials_id or ""),
+                    },
+                )
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 last_error = f"unreachable: {exc!r}"
                 continue
@@ -166,40 +207,58 @@ class Federation:
                 last_error = f"HTTP {resp.status}"
                 continue
             if resp.status != 200:
-                raise RelationshipFailed(f"{entity} refused the relationship: HTTP {resp.status} "
-                                         f"{resp.body[:200]!r}")
+                raise RelationshipFailed(
+                    f"{entity} refused the relationship: HTTP {resp.status} {resp.body[:200]!r}"
+                )
             return await self._complete(entity, rel, ra, meta, resp)
         raise RelationshipFailed(f"{entity} unreachable: {last_error}", "unreachable")
 
-    async def _complete(self, entity: str, rel: Relationship, ra: dict[str, Any], meta: dict[str, Any],
-                        resp: Response) -> Relationship:
+    async def _complete(
+        self, entity: str, rel: Relationship, ra: dict[str, Any], meta: dict[str, Any], resp: Response
+    ) -> Relationship:
         link = credentials_link(resp.headers.getall("Link", []))
         if not link:
             raise RelationshipFailed("Expected link to credentials post!")
         creds_resp = await self.http.request("GET", link, headers={"Accept": media.POST})
         cb = creds_resp.json().get("post") if creds_resp.status == 200 else None
-        if not isinstance(cb, dict) or not str(cb.get("type", "")).startswith("https://tent.io/types/credentials/v0#"):
+        if not isinstance(cb, dict) or not str(cb.get("type", "")).startswith(
+            "https://tent.io/types/credentials/v0#"
+        ):
             raise RelationshipFailed("Invalid credentials post!")
         remote = _remote_credentials(cb)
         rb_ref = next((m for m in cb.get("mentions") or [] if m.get("post")), None)
         if rb_ref is None:
             raise RelationshipFailed("Invalid credentials post!")
+        status = None
         for url in self.post_urls(meta, entity, rb_ref["post"]):
             check = await self._signed("GET", url, remote, headers={"Accept": media.POST})
-            if check.status == 200:
+            status = check.status
+            if status == 200:
                 break
         else:
-            raise RelationshipFailed("Failed to fetch relationship post")
+            raise RelationshipFailed(f"Failed to fetch relationship post (HTTP {status})")
         now = now_ms()
         rel = Relationship(entity, rel.our_post_id, rel.our_credentials_id, remote, meta, True)
         confirmed = build_new_version(
-            {"type": RELATIONSHIP, "mentions": [{"entity": entity}],
-             "permissions": {"public": False, "entities": [entity]},
-             "version": {"parents": [{"version": ra["version"]["id"]}]}}, ra, now=now)
+            {
+                "type": RELATIONSHIP,
+                "mentions": [{"entity": entity}],
+                "permissions": {"public": False, "entities": [entity]},
+                "version": {"parents": [{"version": ra["version"]["id"]}]},
+            },
+            ra,
+            now=now,
+        )
         subscription = build_new_post(
-            {"type": SUBSCRIPTION_META, "content": {"type": "https://tent.io/types/meta/v0#"},
-             "mentions": [{"entity": entity}], "permissions": {"public": False, "entities": [entity]}},
-            entity=self.settings.entity, now=now)
+            {
+                "type": SUBSCRIPTION_META,
+                "content": {"type": "https://tent.io/types/meta/v0#"},
+                "mentions": [{"entity": entity}],
+                "permissions": {"public": False, "entities": [entity]},
+            },
+            entity=self.settings.entity,
+            now=now,
+        )
         async with self.posts.pool.acquire() as conn, conn.transaction():
             await self.store.save_relationship(rel, now, conn)
             await self.publisher.publish(confirmed, new=False, conn=conn)
@@ -209,7 +268,9 @@ class Federation:
 
     # -- relationships: responding (B) ------------------------------------------------
 
-    async def accept_initiation(self, ra: dict[str, Any], link_headers: list[str]) -> tuple[dict[str, Any], str]:
+    async def accept_initiation(
+        self, ra: dict[str, Any], link_headers: list[str]
+    ) -> tuple[dict[str, Any], str]:
         """Check an offered relationship (§7.2 steps 3–7); returns (RA, our credentials Link).
         Raises RelationshipFailed with tentd's messages, answered as 400."""
         entity = ra.get("entity")
@@ -248,13 +309,25 @@ class Federation:
             raise RelationshipFailed(f'Failed to fetch relationship post from "{entity}"!')
         own, now = self.settings.entity, now_ms()
         existing = await self.store.relationship(entity)
-        rb = build_new_post({"type": RELATIONSHIP, "permissions": {"public": False, "entities": [entity]},
-                             "mentions": [{"entity": entity, "type": RELATIONSHIP_INITIAL, "post": ra["id"]}]},
-                            entity=own, now=now)
-        cb = build_new_post({"type": CREDENTIALS_RELATIONSHIP, "permissions": {"public": False},
-                             "content": {"hawk_key": secrets.token_hex(32), "hawk_algorithm": "sha256"},
-                             "mentions": [{"entity": own, "post": rb["id"], "type": RELATIONSHIP}]},
-                            entity=own, now=now)
+        rb = build_new_post(
+            {
+                "type": RELATIONSHIP,
+                "permissions": {"public": False, "entities": [entity]},
+                "mentions": [{"entity": entity, "type": RELATIONSHIP_INITIAL, "post": ra["id"]}],
+            },
+            entity=own,
+            now=now,
+        )
+        cb = build_new_post(
+            {
+                "type": CREDENTIALS_RELATIONSHIP,
+                "permissions": {"public": False},
+                "content": {"hawk_key": secrets.token_hex(32), "hawk_algorithm": "sha256"},
+                "mentions": [{"entity": own, "post": rb["id"], "type": RELATIONSHIP}],
+            },
+            entity=own,
+            now=now,
+        )
         rel = Relationship(entity, rb["id"], cb["id"], remote, meta, True)
         async with self.posts.pool.acquire() as conn, conn.transaction():
             await self.store.save_relationship(rel, now, conn)
@@ -269,7 +342,9 @@ class Federation:
     async def deliver(self, delivery: Delivery) -> Outcome:
         post = await self.posts.get(delivery.post_entity, delivery.post_id, delivery.version_id)
         if post is None:
-            return Outcome(False, "delivery_failed", permanent=True, detail="the post was deleted before delivery")
+            return Outcome(
+                False, "delivery_failed", permanent=True, detail="the post was deleted before delivery"
+            )
         if delivery.kind == "app":
             return await self._webhook(delivery.target, post)
         try:
@@ -285,13 +360,17 @@ class Federation:
         outcome = Outcome(False, "unreachable", detail="no server")
         for url in self.post_urls(rel.remote_meta or {}, post["entity"], post["id"]):
             try:
-                resp = await self._signed("PUT", url, rel.remote_credentials, body=body, content_type=content_type)
+                resp = await self._signed(
+                    "PUT", url, rel.remote_credentials, body=body, content_type=content_type
+                )
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 outcome = Outcome(False, "unreachable", detail=repr(exc))
                 continue
             except RequestRefused as exc:
                 return Outcome(False, "delivery_failed", permanent=True, detail=str(exc))
-            outcome = classify_status(resp.status, parse_retry_after(resp.headers.get("Retry-After"), time.time()))
+            outcome = classify_status(
+                resp.status, parse_retry_after(resp.headers.get("Retry-After"), time.time())
+            )
             if outcome.ok or outcome.reason != "unreachable":
                 return outcome
         return outcome
@@ -301,7 +380,9 @@ class Federation:
         entity = self.settings.entity
         apps = {app["id"]: (app, grant) for app, grant in await self.store.webhook_apps(entity)}
         if app_id not in apps:
-            return Outcome(False, "delivery_failed", permanent=True, detail="the app no longer wants notifications")
+            return Outcome(
+                False, "delivery_failed", permanent=True, detail="the app no longer wants notifications"
+            )
         app, grant = apps[app_id]
         creds = await self.store.app_credentials(entity, app_id)
         principal: Principal = principal_for_credentials(grant, app)
@@ -311,8 +392,13 @@ class Federation:
         body = orjson.dumps(render_post(post, principal))
         content_type = media.post_media_type(post["type"], media.REL_NOTIFICATION)
         try:
-            resp = await self._signed("PUT", url, {"id": creds["id"], "hawk_key": creds["content"]["hawk_key"]},
-                                      body=body, content_type=content_type)
+            resp = await self._signed(
+                "PUT",
+                url,
+                {"id": creds["id"], "hawk_key": creds["content"]["hawk_key"]},
+                body=body,
+                content_type=content_type,
+            )
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             return Outcome(False, "unreachable", detail=repr(exc))
         except RequestRefused as exc:

@@ -31,21 +31,39 @@ IDLE_WAIT = 30.0
 FAILURE_BASE = "https://tent.io/types/delivery-failure/v0#"
 
 
-def failure_post(failed: dict[str, Any], recipient: str, status: str, reason: str, *, entity: str,
-                 now: int) -> dict[str, Any]:
+def failure_post(
+    failed: dict[str, Any], recipient: str, status: str, reason: str, *, entity: str, now: int
+) -> dict[str, Any]:
     """§7.9 with D-46: refs and mentions the failed post; private (the owner's apps see it)."""
-    ref = {"entity": failed["entity"], "post": failed["id"], "version": failed["version"]["id"],
-           "type": failed["type"]}
-    return build_new_post({
-        "type": FAILURE_BASE + failed["type"].split("#", 1)[0],
-        "content": {"entity": recipient, "status": status, "reason": reason},
-        "refs": [ref], "mentions": [ref], "permissions": {"public": False},
-    }, entity=entity, now=now)
+    ref = {
+        "entity": failed["entity"],
+        "post": failed["id"],
+        "version": failed["version"]["id"],
+        "type": failed["type"],
+    }
+    return build_new_post(
+        {
+            "type": FAILURE_BASE + failed["type"].split("#", 1)[0],
+            "content": {"entity": recipient, "status": status, "reason": reason},
+            "refs": [ref],
+            "mentions": [ref],
+            "permissions": {"public": False},
+        },
+        entity=entity,
+        now=now,
+    )
 
 
 class Outbox:
-    def __init__(self, settings: Settings, store: FederationStore, posts: PostStore,
-                 federation: Federation, publisher: Publisher, concurrency: int = 64) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: FederationStore,
+        posts: PostStore,
+        federation: Federation,
+        publisher: Publisher,
+        concurrency: int = 64,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.posts = posts
@@ -62,8 +80,9 @@ class Outbox:
     async def start(self) -> None:
         released = await self.store.release_leases(now_ms())
         if released:
-            log.info("outbox: %d deliveries were in flight when the server last stopped; sending again",
-                     released)
+            log.info(
+                "outbox: %d deliveries were in flight when the server last stopped; sending again", released
+            )
         self._listener = await self.posts.pool.acquire()
         await self._listener.add_listener(NOTIFY_CHANNEL, self._notified)
         self._task = asyncio.create_task(self._run(), name="tent-outbox")
@@ -136,18 +155,34 @@ class Outbox:
             log.debug("delivered %s/%s to %s %s", d.post_entity, d.post_id, d.kind, d.target)
             return
         error = f"{outcome.reason}: {outcome.detail}"
-        delay = next_delay(d.attempts, self.settings.delivery_retry_base, retry_after=outcome.retry_after,
-                           rng=self.rng)
+        delay = next_delay(
+            d.attempts, self.settings.delivery_retry_base, retry_after=outcome.retry_after, rng=self.rng
+        )
         if outcome.permanent or gives_up(d.created_at, now, self.settings.delivery_give_up_after, delay):
             await self.store.failed(d.id, error)
-            log.warning("delivery of %s/%s to %s %s failed for good after %d attempts: %s",
-                        d.post_entity, d.post_id, d.kind, d.target, d.attempts, error)
+            log.warning(
+                "delivery of %s/%s to %s %s failed for good after %d attempts: %s",
+                d.post_entity,
+                d.post_id,
+                d.kind,
+                d.target,
+                d.attempts,
+                error,
+            )
             await self._report(d, "permanent", outcome.reason or "delivery_failed")
             return
         first_report = d.mentioned and d.kind == "entity" and not d.reported
         await self.store.retry_later(d.id, now + int(delay * 1000), error, first_report)
-        log.info("delivery of %s/%s to %s %s failed (attempt %d): %s; next try in %.1f s",
-                 d.post_entity, d.post_id, d.kind, d.target, d.attempts, error, delay)
+        log.info(
+            "delivery of %s/%s to %s %s failed (attempt %d): %s; next try in %.1f s",
+            d.post_entity,
+            d.post_id,
+            d.kind,
+            d.target,
+            d.attempts,
+            error,
+            delay,
+        )
         if first_report:
             await self._report(d, "temporary", outcome.reason or "delivery_failed")
 
@@ -158,5 +193,6 @@ class Outbox:
         failed = await self.posts.get(d.post_entity, d.post_id, d.version_id)
         if failed is None or failed["type"].startswith(FAILURE_BASE):
             return
-        await self.publisher.publish(failure_post(failed, d.target, status, reason,
-                                                  entity=self.settings.entity, now=now_ms()))
+        await self.publisher.publish(
+            failure_post(failed, d.target, status, reason, entity=self.settings.entity, now=now_ms())
+        )

@@ -52,7 +52,7 @@ async def attachment(request: web.Request) -> web.StreamResponse:
     settings, principal = settings_of(request), principal_of(request)
     prefix = settings.path_prefix + "/attachments/"
     raw = request.raw_path.split("?", 1)[0]
-    entity_raw, _, digest = raw[len(prefix):].rpartition("/")
+    entity_raw, _, digest = raw[len(prefix) :].rpartition("/")
     entity = unquote_plus(entity_raw)
     digest = digest.removeprefix("sha512t256-")
     if not _DIGEST.match(digest) or "://" not in entity:
@@ -106,6 +106,7 @@ async def post_attachment(request: web.Request, entity: str, post_id: str, name:
     if best is None:
         raise NotFound()
     settings = settings_of(request)
-    location = uritemplate.expand(f"{settings.root}/attachments/{{entity}}/{{digest}}",
-                                  entity=post["entity"], digest=best["digest"])
+    location = uritemplate.expand(
+        f"{settings.root}/attachments/{{entity}}/{{digest}}", entity=post["entity"], digest=best["digest"]
+    )
     return web.Response(status=302, headers={"Location": location, "Attachment-Digest": best["digest"]})

@@ -61,8 +61,9 @@ def _entry_json(request: web.Request, entry: AuthRequest) -> dict[str, Any]:
 async def create(request: web.Request) -> web.Response:
     principal = principal_of(request)
     if principal.kind != "app":
-        raise Unauthorized(401 if principal.is_anonymous else 403,
-                           "Request must be signed using app credentials")
+        raise Unauthorized(
+            401 if principal.is_anonymous else 403, "Request must be signed using app credentials"
+        )
     body = await _body(request)
     now = now_ms()
     expire = body.get("expire", now + DEFAULT_LIFETIME_MS)
@@ -83,10 +84,18 @@ async def create(request: web.Request) -> web.Response:
     types, scopes = grants.requested_grant(app)
     content = app.get("content") or {}
     record = {
-        "app": {"id": app["id"], "name": content.get("name", ""), "url": content.get("url", ""),
-                **({"description": content["description"]} if content.get("description") else {})},
-        "types": types, "scopes": scopes, "user": body.get("user"), "code": code,
-        "msg": body.get("msg"), "expire": expire,
+        "app": {
+            "id": app["id"],
+            "name": content.get("name", ""),
+            "url": content.get("url", ""),
+            **({"description": content["description"]} if content.get("description") else {}),
+        },
+        "types": types,
+        "scopes": scopes,
+        "user": body.get("user"),
+        "code": code,
+        "msg": body.get("msg"),
+        "expire": expire,
     }
     entry = await request.app[AUTH_STORE].add_request(app["id"], record, expire, time.time_ns())
     return json_response(request, _entry_json(request, entry))
@@ -150,11 +159,16 @@ async def settle(request: web.Request, stamp: int, approve: bool) -> AuthRequest
         app = await store.get(settings_of(request).entity, entry.app_id)
         if app is not None and entry.result in ("sent", "got"):
             req = entry.request
-            auth, creds = grants.build_grant(app, entity=settings_of(request).entity,
-                                             types=req.get("types") or {}, scopes=req.get("scopes") or [])
+            auth, creds = grants.build_grant(
+                app,
+                entity=settings_of(request).entity,
+                types=req.get("types") or {},
+                scopes=req.get("scopes") or [],
+            )
             async with store.pool.acquire() as conn, conn.transaction():
-                settled = await auth_store.settle_request(stamp, "yes", now, credentials_id=creds["id"],
-                                                          conn=conn)
+                settled = await auth_store.settle_request(
+                    stamp, "yes", now, credentials_id=creds["id"], conn=conn
+                )
                 if settled is not None:
                     await grants.store_posts(store, auth, creds, conn=conn)
     if settled is None:

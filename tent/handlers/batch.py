@@ -22,8 +22,16 @@ from tent.handlers.common import PRINCIPAL, principal_of, settings_of
 MAX_REQUESTS = 50
 METHODS = ("GET", "HEAD")
 FORWARDED_HEADERS = ("Accept", "If-None-Match", "Cache-Control")
-RETURNED_HEADERS = ("Content-Type", "ETag", "Count", "Link", "Location", "Attachment-Digest",
-                    "Cache-Control", "Vary")
+RETURNED_HEADERS = (
+    "Content-Type",
+    "ETag",
+    "Count",
+    "Link",
+    "Location",
+    "Attachment-Digest",
+    "Cache-Control",
+    "Vary",
+)
 
 
 def _target(item: Any, index: int, root: str, prefix: str) -> tuple[str, str, dict[str, str]]:
@@ -36,7 +44,7 @@ def _target(item: Any, index: int, root: str, prefix: str) -> tuple[str, str, di
     if not isinstance(url, str) or not url:
         raise TentError(f"Sub-request {index}: url required")
     if url.startswith(root + "/"):
-        url = url[len(root):]  # an absolute URL of this server
+        url = url[len(root) :]  # an absolute URL of this server
     if not url.startswith(prefix + "/") or url.startswith("//"):
         raise TentError(f"Sub-request {index}: url must be a path on this server")
     path = url.split("?", 1)[0]
@@ -96,9 +104,11 @@ async def batch(request: web.Request) -> web.Response:
             response = exc
         if not isinstance(response, web.Response):
             raise TentError("A sub-request answered with a stream; fetch it directly", 400)
-        results.append({
-            "status": response.status,
-            "headers": {k: response.headers[k] for k in RETURNED_HEADERS if k in response.headers},
-            "body": _body(response, method),
-        })
+        results.append(
+            {
+                "status": response.status,
+                "headers": {k: response.headers[k] for k in RETURNED_HEADERS if k in response.headers},
+                "body": _body(response, method),
+            }
+        )
     return web.json_response(results, dumps=lambda v: orjson.dumps(v).decode())

@@ -85,8 +85,7 @@ def json_response(
 
 
 def post_url(settings: Settings, entity: str, post_id: str) -> str:
-    return uritemplate.expand(f"{settings.root}/posts/{{entity}}/{{post}}",
-                              entity=entity, post=post_id)
+    return uritemplate.expand(f"{settings.root}/posts/{{entity}}/{{post}}", entity=entity, post=post_id)
 
 
 def signed_post_url(settings: Settings, entity: str, post_id: str) -> str:
@@ -105,7 +104,7 @@ def parse_post_path(request: web.Request) -> tuple[str, str]:
     raw = request.raw_path.split("?", 1)[0]
     if not raw.startswith(prefix):
         raise NotFound()
-    entity_raw, sep, post_raw = raw[len(prefix):].rpartition("/")
+    entity_raw, sep, post_raw = raw[len(prefix) :].rpartition("/")
     if not sep or not entity_raw or not post_raw:
         raise NotFound()
     entity, post_id = unquote_plus(entity_raw), unquote_plus(post_raw)

@@ -11,10 +11,14 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 ALLOW_METHODS = "DELETE, GET, HEAD, PATCH, POST, PUT"
-ALLOW_HEADERS = ("Accept, Authorization, Cache-Control, Content-Type, Create-Delete-Post, If-Match, "
-                 "If-None-Match, Link, Range")
-EXPOSE_HEADERS = ("Attachment-Digest, Content-Range, Content-Type, Count, ETag, Link, Location, "
-                  "Server-Authorization, WWW-Authenticate")
+ALLOW_HEADERS = (
+    "Accept, Authorization, Cache-Control, Content-Type, Create-Delete-Post, If-Match, "
+    "If-None-Match, Link, Range"
+)
+EXPOSE_HEADERS = (
+    "Attachment-Digest, Content-Range, Content-Type, Count, ETag, Link, Location, "
+    "Server-Authorization, WWW-Authenticate"
+)
 MAX_AGE = "2592000"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -31,7 +31,7 @@ async def entity_root(request: web.Request) -> web.Response:
     entity = html.escape(settings_of(request).entity)
     href = html.escape(url)
     page = (
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
         f"<title>{entity}</title>"
         f'<link href="{href}" rel="{META_REL}" />'
         "</head><body>"
@@ -44,12 +44,16 @@ async def entity_root(request: web.Request) -> web.Response:
 async def server_info(request: web.Request) -> web.Response:
     """No document defines server_info; this is decision D-07's shape."""
     settings = settings_of(request)
-    return json_response(request, {
-        "name": tent.SERVER_NAME,
-        "version": tent.__version__,
-        "tent_version": "0.3",
-        "entity": settings.entity,
-        # Extension: where apps without a browser ask for authorization (README).
-        "authorization_requests": f"{settings.root}/oauth/requests",
-        "owner_page": f"{settings.root}/owner",
-    }, public=True)
+    return json_response(
+        request,
+        {
+            "name": tent.SERVER_NAME,
+            "version": tent.__version__,
+            "tent_version": "0.3",
+            "entity": settings.entity,
+            # Extension: where apps without a browser ask for authorization (README).
+            "authorization_requests": f"{settings.root}/oauth/requests",
+            "owner_page": f"{settings.root}/owner",
+        },
+        public=True,
+    )

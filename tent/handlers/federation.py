@@ -37,14 +37,19 @@ META_BASE = "https://tent.io/types/meta/v0"
 APP_AUTH_TYPE = "https://tent.io/types/app-auth/v0#"
 
 
-def _post_reply(post: dict[str, Any], principal: Principal, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=orjson.dumps({"post": render_post(post, principal)}),
-                        content_type=None, headers={"Content-Type": media.post_media_type(post["type"]),
-                                                    **(headers or {})})
+def _post_reply(
+    post: dict[str, Any], principal: Principal, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        body=orjson.dumps({"post": render_post(post, principal)}),
+        content_type=None,
+        headers={"Content-Type": media.post_media_type(post["type"]), **(headers or {})},
+    )
 
 
-async def receive_notification(request: web.Request, post_input: PostInput, url_entity: str,
-                               url_post_id: str) -> web.Response:
+async def receive_notification(
+    request: web.Request, post_input: PostInput, url_entity: str, url_post_id: str
+) -> web.Response:
     body = post_input.body
     principal = principal_of(request)
     fed = request.app[FEDERATION]
@@ -89,11 +94,13 @@ async def _effects(request: web.Request, post: dict[str, Any], sender: str, conn
             else:
                 await store.delete_post(sender, ref["post"], conn)
             await fed_store.remove_subscription(sender, ref["post"])
+            request.app[PUBLISHER].invalidate()
     elif base == SUBSCRIPTION_BASE:
         mentions = post.get("mentions") or []
         selector = (post.get("content") or {}).get("type")
         if mentions and mentions[0].get("entity") == settings.entity and isinstance(selector, str):
             await fed_store.add_subscription(sender, selector, post["id"])
+            request.app[PUBLISHER].invalidate()
     elif base == META_BASE:
         await fed_store.set_remote_meta(sender, post, now_ms())
         request.app[FEDERATION].discovery.remember(sender, post)
@@ -126,8 +133,9 @@ async def proxy_get(request: web.Request, entity: str, post_id: str) -> web.Resp
     """Ask the entity's own server; its status and body come back as they are."""
     query = request.rel_url.raw_query_string
     try:
-        resp = await request.app[FEDERATION].fetch_post(entity, post_id, "?" + query if query else "",
-                                                        request.headers.get("Accept"))
+        resp = await request.app[FEDERATION].fetch_post(
+            entity, post_id, "?" + query if query else "", request.headers.get("Accept")
+        )
     except TimeoutError:
         raise TentError(f"Failed to proxy request: GET {entity}", 504) from None
     except (aiohttp.ClientError, OSError, DiscoveryFailed, RequestRefused):

@@ -30,5 +30,6 @@ async def posts_feed(request: web.Request) -> web.Response:
     }
     if query.max_refs:
         body["refs"] = await inline_refs(store, page.posts, query.max_refs, principal, settings.entity)
-    return json_response(request, body, content_type=media.FEED, public=principal.is_anonymous,
-                         headers=headers)
+    return json_response(
+        request, body, content_type=media.FEED, public=principal.is_anonymous, headers=headers
+    )

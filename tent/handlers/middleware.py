@@ -3,6 +3,7 @@ principal of the request."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -41,6 +42,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             raise
         message = _REASONS.get(exc.status) or exc.reason
         return error_response(exc.status, {"error": message})
+    except (ConnectionResetError, asyncio.CancelledError):
+        raise  # the client went away mid-request: nothing to answer, nothing to log loudly
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, {"error": "Internal Server Error"})
@@ -67,8 +70,13 @@ async def sign(request: web.Request, handler: Handler) -> web.StreamResponse:
         content = bytes(body)
     settings = settings_of(request)
     response.headers["Server-Authorization"] = sign_response(
-        context.auth, context.credentials, method=request.method, uri=request.raw_path,
-        host=settings.public_host, port=settings.public_port, content=content,
+        context.auth,
+        context.credentials,
+        method=request.method,
+        uri=request.raw_path,
+        host=settings.public_host,
+        port=settings.public_port,
+        content=content,
         content_type=response.headers.get("Content-Type") if content else None,
     )
     return response

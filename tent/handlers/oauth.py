@@ -73,8 +73,9 @@ async def grant_with_code(request: web.Request, app: dict[str, Any]) -> str:
     store = posts_of(request)
     async with store.pool.acquire() as conn, conn.transaction():
         await grants.store_posts(store, auth, creds, conn=conn)
-        await request.app[AUTH_STORE].add_code(code, app["id"], creds["id"], now_ms() + CODE_LIFETIME_MS,
-                                               conn)
+        await request.app[AUTH_STORE].add_code(
+            code, app["id"], creds["id"], now_ms() + CODE_LIFETIME_MS, conn
+        )
     return code
 
 
@@ -93,8 +94,15 @@ async def authorize(request: web.Request) -> web.StreamResponse:
         return await owner.login_form(request, request.path_qs)
     types, scopes = grants.requested_grant(app)
     hidden = {"client_id": app["id"], "csrf": csrf, **({"state": state} if state is not None else {})}
-    return pages.consent_page(app, types, scopes, action=request.path, hidden=hidden,
-                              entity=settings.entity, redirect_uri=redirect_uri)
+    return pages.consent_page(
+        app,
+        types,
+        scopes,
+        action=request.path,
+        hidden=hidden,
+        entity=settings.entity,
+        redirect_uri=redirect_uri,
+    )
 
 
 async def decide(request: web.Request) -> web.StreamResponse:

@@ -88,22 +88,32 @@ async def passphrase_hash(request: web.Request) -> str | None:
         return await db.get_state(conn, PASSPHRASE_KEY)
 
 
-async def login_form(request: web.Request, next_url: str, *, error: str | None = None,
-                     status: int = 200) -> web.Response:
+async def login_form(
+    request: web.Request, next_url: str, *, error: str | None = None, status: int = 200
+) -> web.Response:
     settings = settings_of(request)
-    return pages.login_page(next_url, settings.entity, action=path(request, "/owner/login"), error=error,
-                            status=status, configured=await passphrase_hash(request) is not None)
+    return pages.login_page(
+        next_url,
+        settings.entity,
+        action=path(request, "/owner/login"),
+        error=error,
+        status=status,
+        configured=await passphrase_hash(request) is not None,
+    )
 
 
 async def login(request: web.Request) -> web.Response:
     settings = settings_of(request)
     form = await request.post()
-    next_url = _safe_next(form.get("next") if isinstance(form.get("next"), str) else None,  # type: ignore[arg-type]
-                          path(request, "/owner"))
+    next_url = _safe_next(
+        form.get("next") if isinstance(form.get("next"), str) else None,  # type: ignore[arg-type]
+        path(request, "/owner"),
+    )
     limiter = request.app[LOGIN_LIMITER]
     if limiter.blocked(time.monotonic()):
-        return await login_form(request, next_url, error="Too many failed attempts; wait a few minutes.",
-                                status=429)
+        return await login_form(
+            request, next_url, error="Too many failed attempts; wait a few minutes.", status=429
+        )
     stored = await passphrase_hash(request)
     given = form.get("passphrase")
     ok = False
@@ -116,8 +126,15 @@ async def login(request: web.Request) -> web.Response:
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     await request.app[AUTH_STORE].add_session(_hash(token), csrf, now_ms() + SESSION_MS)
     response = web.HTTPSeeOther(next_url)
-    response.set_cookie(COOKIE, token, max_age=SESSION_MS // 1000, path=settings.path_prefix or "/",
-                        httponly=True, samesite="Lax", secure=settings.entity.startswith("https:"))
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=SESSION_MS // 1000,
+        path=settings.path_prefix or "/",
+        httponly=True,
+        samesite="Lax",
+        secure=settings.entity.startswith("https:"),
+    )
     raise response
 
 
@@ -140,12 +157,14 @@ def _request_item(entry: AuthRequest, csrf: str, action: str) -> str:
         extra += f'<p>Code shown by the app: <strong class="code">{escape(str(req["code"]))}</strong></p>'
     if req.get("msg"):
         extra += f"<p>Message: {escape(str(req['msg']))}</p>"
-    return (f'<li class="request" data-stamp="{entry.stamp}">{details}{extra}'
-            f'<form method="post" action="{escape(action)}/{entry.stamp}">'
-            f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
-            '<button class="approve" type="submit" name="decision" value="approve">Approve</button>'
-            '<button class="deny" type="submit" name="decision" value="deny">Deny</button>'
-            "</form></li>")
+    return (
+        f'<li class="request" data-stamp="{entry.stamp}">{details}{extra}'
+        f'<form method="post" action="{escape(action)}/{entry.stamp}">'
+        f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
+        '<button class="approve" type="submit" name="decision" value="approve">Approve</button>'
+        '<button class="deny" type="submit" name="decision" value="deny">Deny</button>'
+        "</form></li>"
+    )
 
 
 async def dashboard(request: web.Request) -> web.Response:
@@ -160,14 +179,21 @@ async def dashboard(request: web.Request) -> web.Response:
     await store.mark_got([e.stamp for e in pending if e.result == "sent"], now)
     decided = [e for e in entries if e.result not in ("sent", "got")][:20]
     action = path(request, "/owner/requests")
-    body = (f"<h1>{escape(settings_of(request).entity)}</h1><h2>Apps asking for access</h2>"
-            + ('<ul id="pending">' + "".join(_request_item(e, csrf, action) for e in pending) + "</ul>"
-               if pending else '<p class="muted" id="pending">No pending requests.</p>')
-            + "<h2>Recent decisions</h2><ul>"
-            + "".join(f"<li>{escape(str((e.request.get('app') or {}).get('name', '')))}: "
-                      f"{escape(e.result)}</li>" for e in decided)
-            + "</ul>"
-            f'<form method="post" action="{escape(path(request, "/owner/logout"))}">'
-            f'<input type="hidden" name="csrf" value="{escape(csrf)}"><button type="submit">Sign out</button>'
-            "</form>")
+    body = (
+        f"<h1>{escape(settings_of(request).entity)}</h1><h2>Apps asking for access</h2>"
+        + (
+            '<ul id="pending">' + "".join(_request_item(e, csrf, action) for e in pending) + "</ul>"
+            if pending
+            else '<p class="muted" id="pending">No pending requests.</p>'
+        )
+        + "<h2>Recent decisions</h2><ul>"
+        + "".join(
+            f"<li>{escape(str((e.request.get('app') or {}).get('name', '')))}: {escape(e.result)}</li>"
+            for e in decided
+        )
+        + "</ul>"
+        f'<form method="post" action="{escape(path(request, "/owner/logout"))}">'
+        f'<input type="hidden" name="csrf" value="{escape(csrf)}"><button type="submit">Sign out</button>'
+        "</form>"
+    )
     return pages.page("Owner", body)

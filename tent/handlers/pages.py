@@ -16,7 +16,7 @@ from aiohttp import web
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self';"
-                               " frame-ancestors 'none'",
+    " frame-ancestors 'none'",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
@@ -36,13 +36,16 @@ input[type=password]{font-size:1rem;padding:.4rem;width:100%;box-sizing:border-b
 def page(title: str, body: str, status: int = 200, *, form_target: str | None = None) -> web.Response:
     """`form_target`: one more place forms may lead to (the redirect after an OAuth decision
     counts as the form's destination for Content-Security-Policy `form-action`)."""
-    html = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<meta name=\"viewport\" content=\"width=device-width\"><title>{escape(title)}</title>"
-            f"<style>{_STYLE}</style></head><body>{body}</body></html>\n")
+    html = (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width"><title>{escape(title)}</title>'
+        f"<style>{_STYLE}</style></head><body>{body}</body></html>\n"
+    )
     headers = dict(SECURITY_HEADERS)
     if form_target:
         headers["Content-Security-Policy"] = headers["Content-Security-Policy"].replace(
-            "form-action 'self';", f"form-action 'self' {form_target};")
+            "form-action 'self';", f"form-action 'self' {form_target};"
+        )
     return web.Response(text=html, status=status, content_type="text/html", headers=headers)
 
 
@@ -66,40 +69,72 @@ def describe_app(app: dict[str, Any], types: dict[str, list[str]], scopes: list[
     return (
         f'<div class="app"><h2 id="app-name">{escape(str(content.get("name", "")))}</h2>'
         f'<p><a id="app-url" href="{escape(str(content.get("url", "")))}">'
-        f'{escape(str(content.get("url", "")))}</a></p>'
-        + (f'<p>{escape(str(content["description"]))}</p>' if content.get("description") else "")
-        + '<h3>It wants to read</h3><div id="read-types">' + _list(types.get("read", []), "nothing")
+        f"{escape(str(content.get('url', '')))}</a></p>"
+        + (f"<p>{escape(str(content['description']))}</p>" if content.get("description") else "")
+        + '<h3>It wants to read</h3><div id="read-types">'
+        + _list(types.get("read", []), "nothing")
         + '</div><h3>It wants to read and write</h3><div id="write-types">'
-        + _list(types.get("write", []), "nothing") + "</div>"
-        + '<h3>Extra rights</h3><div id="scopes">' + _list(scopes, "none") + "</div></div>"
+        + _list(types.get("write", []), "nothing")
+        + "</div>"
+        + '<h3>Extra rights</h3><div id="scopes">'
+        + _list(scopes, "none")
+        + "</div></div>"
     )
 
 
-def login_page(next_url: str, entity: str, *, action: str, error: str | None = None, status: int = 200,
-               configured: bool = True) -> web.Response:
+def login_page(
+    next_url: str,
+    entity: str,
+    *,
+    action: str,
+    error: str | None = None,
+    status: int = 200,
+    configured: bool = True,
+) -> web.Response:
     if not configured:
-        return page("Sign in", f"<h1>{escape(entity)}</h1><p class=\"error\">No owner passphrase is set. "
-                    "Set one on the server with <code>tent passphrase</code>, then reload this page.</p>",
-                    status)
+        return page(
+            "Sign in",
+            f'<h1>{escape(entity)}</h1><p class="error">No owner passphrase is set. '
+            "Set one on the server with <code>tent passphrase</code>, then reload this page.</p>",
+            status,
+        )
     message = f'<p class="error">{escape(error)}</p>' if error else ""
-    return page("Sign in", (
-        f"<h1>Sign in to {escape(entity)}</h1>{message}"
-        f'<form method="post" action="{escape(action)}">'
-        f'<input type="hidden" name="next" value="{escape(next_url)}">'
-        '<input type="text" name="username" value="owner" autocomplete="username" hidden>'
-        '<p><label>Passphrase <input type="password" name="passphrase" autofocus '
-        'autocomplete="current-password" required></label></p>'
-        '<p><button class="approve" type="submit">Sign in</button></p></form>'
-    ), status)
+    return page(
+        "Sign in",
+        (
+            f"<h1>Sign in to {escape(entity)}</h1>{message}"
+            f'<form method="post" action="{escape(action)}">'
+            f'<input type="hidden" name="next" value="{escape(next_url)}">'
+            '<input type="text" name="username" value="owner" autocomplete="username" hidden>'
+            '<p><label>Passphrase <input type="password" name="passphrase" autofocus '
+            'autocomplete="current-password" required></label></p>'
+            '<p><button class="approve" type="submit">Sign in</button></p></form>'
+        ),
+        status,
+    )
 
 
-def consent_page(app: dict[str, Any], types: dict[str, list[str]], scopes: list[str], *,
-                 action: str, hidden: dict[str, str], entity: str, redirect_uri: str) -> web.Response:
-    fields = "".join(f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">'
-                     for k, v in hidden.items())
-    return page("Authorize app", (
-        f"<h1>An app asks to use {escape(entity)}</h1>" + describe_app(app, types, scopes)
-        + f'<form method="post" action="{escape(action)}">{fields}'
-        '<button class="approve" type="submit" name="decision" value="approve">Approve</button>'
-        '<button class="deny" type="submit" name="decision" value="deny">Deny</button></form>'
-    ), form_target=csp_source(redirect_uri) or None)
+def consent_page(
+    app: dict[str, Any],
+    types: dict[str, list[str]],
+    scopes: list[str],
+    *,
+    action: str,
+    hidden: dict[str, str],
+    entity: str,
+    redirect_uri: str,
+) -> web.Response:
+    fields = "".join(
+        f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">' for k, v in hidden.items()
+    )
+    return page(
+        "Authorize app",
+        (
+            f"<h1>An app asks to use {escape(entity)}</h1>"
+            + describe_app(app, types, scopes)
+            + f'<form method="post" action="{escape(action)}">{fields}'
+            '<button class="approve" type="submit" name="decision" value="approve">Approve</button>'
+            '<button class="deny" type="submit" name="decision" value="deny">Deny</button></form>'
+        ),
+        form_target=csp_source(redirect_uri) or None,
+    )

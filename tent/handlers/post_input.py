@@ -78,8 +78,9 @@ async def read_post(request: web.Request) -> PostInput:
         raise TentError("Request body missing.")
     part_type = media.parse_media_type(part.headers.get("Content-Type"))
     if part_type.mime != media.POST:
-        raise TentError("The first part of a multipart post must be the post "
-                        f"({media.POST}); attachments follow it")
+        raise TentError(
+            f"The first part of a multipart post must be the post ({media.POST}); attachments follow it"
+        )
     raw = await _read_limited(part, settings_of(request).max_body_size)
     return PostInput(*_parse(raw, part_type), part_type, reader)
 
@@ -113,18 +114,26 @@ async def read_uploads(request: web.Request, post_input: PostInput, max_size: in
             stored = await blobs.upload(_chunks(part), max_size, now_ms())
         except TooLarge:
             raise TentError(f"Attachment too large: at most {max_size} bytes", 413) from None
-        uploads.append({
-            "category": _INDEX_SUFFIX.sub("", part.name or "") or "attachment",
-            "content_type": part.headers.get("Content-Type") or "application/octet-stream",
-            "name": part.filename,
-            "digest": stored.digest,
-            "size": stored.size,
-        })
+        uploads.append(
+            {
+                "category": _INDEX_SUFFIX.sub("", part.name or "") or "attachment",
+                "content_type": part.headers.get("Content-Type") or "application/octet-stream",
+                "name": part.filename,
+                "digest": stored.digest,
+                "size": stored.size,
+            }
+        )
     return uploads
 
 
-async def resolve_attachments(request: web.Request, post_input: PostInput, principal: Principal,
-                              own_entity: str, *, check_known: bool = True) -> dict[str, Any]:
+async def resolve_attachments(
+    request: web.Request,
+    post_input: PostInput,
+    principal: Principal,
+    own_entity: str,
+    *,
+    check_known: bool = True,
+) -> dict[str, Any]:
     """The body with its final attachments: those listed by digest (known, and readable by
     the caller, so nobody can copy a private file by guessing its digest), then the uploads."""
     body = post_input.body
@@ -151,4 +160,3 @@ async def resolve_attachments(request: web.Request, post_input: PostInput, princ
     if not attachments:
         return {k: v for k, v in body.items() if k != "attachments"}
     return {**body, "attachments": attachments}
-

@@ -42,8 +42,9 @@ APP_TYPE_BASE = "https://tent.io/types/app/v0"
 APP_AUTH_TYPE_BASE = "https://tent.io/types/app-auth/v0"
 
 
-def post_response(request: web.Request, post: dict[str, Any], principal: Principal,
-                  extra: dict[str, Any] | None = None) -> web.Response:
+def post_response(
+    request: web.Request, post: dict[str, Any], principal: Principal, extra: dict[str, Any] | None = None
+) -> web.Response:
     return json_response(
         request,
         {"post": render_post(post, principal), **(extra or {})},
@@ -87,15 +88,27 @@ async def _direct_grant(request: web.Request, body: dict[str, Any], principal: P
     """An app-auth post created by an app allowed to (§6.10): authorizes the app it mentions
     without the browser redirect; its credentials come through the same Link."""
     settings, store = settings_of(request), posts_of(request)
-    mention = next((m for m in body.get("mentions") or []
-                    if str(m.get("type", "")).startswith(APP_TYPE_BASE + "#") and m.get("post")), None)
+    mention = next(
+        (
+            m
+            for m in body.get("mentions") or []
+            if str(m.get("type", "")).startswith(APP_TYPE_BASE + "#") and m.get("post")
+        ),
+        None,
+    )
     app_post = await store.get(mention.get("entity") or settings.entity, mention["post"]) if mention else None
     if app_post is None or app_post["entity"] != settings.entity:
         raise TentError("Post must mention an app")
     content = body.get("content") or {}
     extra = {k: body[k] for k in ("refs", "licenses") if k in body}
-    auth, creds = grants.build_grant(app_post, entity=settings.entity, types=content.get("types") or {},
-                                     scopes=content.get("scopes") or [], app=principal.app, extra=extra)
+    auth, creds = grants.build_grant(
+        app_post,
+        entity=settings.entity,
+        types=content.get("types") or {},
+        scopes=content.get("scopes") or [],
+        app=principal.app,
+        extra=extra,
+    )
     await grants.store_posts(store, auth, creds)
     response = post_response(request, auth, principal)
     response.headers["Link"] = oauth.credentials_link(request, creds)
@@ -161,8 +174,9 @@ async def delete_post(request: web.Request) -> web.Response:
 # -- reading ---------------------------------------------------------------------------
 
 
-async def readable_post(request: web.Request, entity: str, post_id: str,
-                        version: str | None) -> dict[str, Any]:
+async def readable_post(
+    request: web.Request, entity: str, post_id: str, version: str | None
+) -> dict[str, Any]:
     """The requested version, or the newest version this requester may read (D-10); 404s
     hide posts that exist but may not be read."""
     settings, principal = settings_of(request), principal_of(request)
@@ -180,25 +194,37 @@ async def readable_post(request: web.Request, entity: str, post_id: str,
     raise NotFound()
 
 
-async def inline_refs(store: PostStore, posts: list[dict[str, Any]], max_refs: int,
-                      principal: Principal, own_entity: str) -> list[dict[str, Any]]:
+async def inline_refs(
+    store: PostStore, posts: list[dict[str, Any]], max_refs: int, principal: Principal, own_entity: str
+) -> list[dict[str, Any]]:
     """The posts referenced by each post's first `max_refs` refs that the requester may read:
     the pinned version when a ref names one, else the newest readable (D-23)."""
     wanted: list[dict[str, Any]] = []
     for post in posts:
         for ref in (post.get("refs") or [])[:max_refs]:
-            wanted.append({"entity": ref.get("entity") or post["entity"], "post": ref["post"],
-                           "version": ref.get("version")})
+            wanted.append(
+                {
+                    "entity": ref.get("entity") or post["entity"],
+                    "post": ref["post"],
+                    "version": ref.get("version"),
+                }
+            )
     if not wanted:
         return []
-    found = await store.get_many([(w["entity"], w["post"]) for w in wanted],
-                                 principal.feed_visibility(own_entity))
+    found = await store.get_many(
+        [(w["entity"], w["post"]) for w in wanted], principal.feed_visibility(own_entity)
+    )
     out: list[dict[str, Any]] = []
     seen: set[tuple[str, str, str]] = set()
     for w in wanted:
-        candidates = [p for p in found if p["entity"] == w["entity"] and p["id"] == w["post"]
-                      and (w["version"] is None or p["version"]["id"] == w["version"])
-                      and principal.can_read(p, own_entity)]
+        candidates = [
+            p
+            for p in found
+            if p["entity"] == w["entity"]
+            and p["id"] == w["post"]
+            and (w["version"] is None or p["version"]["id"] == w["version"])
+            and principal.can_read(p, own_entity)
+        ]
         if not candidates:
             continue
         chosen = candidates[0]
@@ -214,17 +240,21 @@ _ATTACHMENT_PATH = re.compile(r"^(?P<entity>.+)/(?P<post>[^/]+)/attachments/(?P<
 
 async def get_post(request: web.Request) -> web.Response:
     prefix = settings_of(request).path_prefix + "/posts/"
-    m = _ATTACHMENT_PATH.match(request.raw_path.split("?", 1)[0][len(prefix):])
+    m = _ATTACHMENT_PATH.match(request.raw_path.split("?", 1)[0][len(prefix) :])
     if m and "://" in unquote_plus(m["entity"]):
         return await attachments.post_attachment(
-            request, unquote_plus(m["entity"]), unquote_plus(m["post"]), unquote_plus(m["name"]))
+            request, unquote_plus(m["entity"]), unquote_plus(m["post"]), unquote_plus(m["name"])
+        )
     entity, post_id = parse_post_path(request)
     settings, principal = settings_of(request), principal_of(request)
     if entity != settings.entity and principal.app_level:
         mode = federation.proxy_mode(request, "proxy-if-miss")
         version = request.query.get("version")
-        if mode == "proxy" or (mode == "proxy-if-miss" and await posts_of(request).get(
-                entity, post_id, None if version in (None, "latest") else version) is None):
+        if mode == "proxy" or (
+            mode == "proxy-if-miss"
+            and await posts_of(request).get(entity, post_id, None if version in (None, "latest") else version)
+            is None
+        ):
             return await federation.proxy_get(request, entity, post_id)
     representation = media.choose_post_representation(request.headers.get("Accept"))
     if representation != media.POST:
@@ -234,8 +264,9 @@ async def get_post(request: web.Request) -> web.Response:
     extra: dict[str, Any] = {}
     max_refs = int_param(request, "max_refs")
     if max_refs and principal.app_level:
-        extra["refs"] = await inline_refs(posts_of(request), [post], min(max_refs, 5), principal,
-                                          settings.entity)
+        extra["refs"] = await inline_refs(
+            posts_of(request), [post], min(max_refs, 5), principal, settings.entity
+        )
     return post_response(request, post, principal, extra)
 
 
@@ -250,8 +281,7 @@ async def _post_list(request: web.Request, entity: str, post_id: str, kind: str)
     settings, principal = settings_of(request), principal_of(request)
     store = posts_of(request)
     version = request.query.get("version")
-    post = await readable_post(request, entity, post_id,
-                               None if version in (None, "latest") else version)
+    post = await readable_post(request, entity, post_id, None if version in (None, "latest") else version)
     query = _list_query(request)
     vis = principal.feed_visibility(settings.entity)
 
@@ -259,28 +289,35 @@ async def _post_list(request: web.Request, entity: str, post_id: str, kind: str)
         if kind == media.VERSIONS:
             return await store.versions(entity, post_id, query, vis, count=count)
         if kind == media.CHILDREN:
-            return await store.children(entity, post_id, post["version"]["id"], query, vis,
-                                        count=count)
-        return await store.mentioning(entity, post_id, query, vis,
-                                      private_mentions=principal.app_level, count=count)
+            return await store.children(entity, post_id, post["version"]["id"], query, vis, count=count)
+        return await store.mentioning(
+            entity, post_id, query, vis, private_mentions=principal.app_level, count=count
+        )
 
     headers = {"Count": str(await fetch(True))} if request.method == "HEAD" else {}
     page = await fetch(False)
     assert isinstance(page, Page)
-    return json_response(request, _list_body(kind, page, query, entity, post_id, principal),
-                         content_type=kind, vary_accept=True, headers=headers,
-                         public=principal.is_anonymous)
+    return json_response(
+        request,
+        _list_body(kind, page, query, entity, post_id, principal),
+        content_type=kind,
+        vary_accept=True,
+        headers=headers,
+        public=principal.is_anonymous,
+    )
 
 
-def _list_body(kind: str, page: Page, query: FeedQuery, entity: str, post_id: str,
-               principal: Principal) -> dict[str, Any]:
+def _list_body(
+    kind: str, page: Page, query: FeedQuery, entity: str, post_id: str, principal: Principal
+) -> dict[str, Any]:
     pages = page_links(query, page.posts, older_exist=page.older_exist)
     if kind in (media.VERSIONS, media.CHILDREN):
         items = [render_version_item(p, principal) for p in page.posts]
         return {"versions": items, "pages": pages}
     items = []
     for p in page.posts:
-        mention = next((m for m in p.get("mentions") or []
-                        if m.get("entity") == entity and m.get("post") == post_id), {})
+        mention = next(
+            (m for m in p.get("mentions") or [] if m.get("entity") == entity and m.get("post") == post_id), {}
+        )
         items.append(render_mention_item(p, entity, mention.get("public") is not False))
     return {"mentions": items, "pages": pages}

@@ -43,8 +43,14 @@ class AuthRequest:
 
     @classmethod
     def _from_row(cls, row: asyncpg.Record) -> AuthRequest:
-        return cls(row["stamp"], row["app_id"], row["request"], row["result"], row["expire_at"],
-                   row["credentials_id"])
+        return cls(
+            row["stamp"],
+            row["app_id"],
+            row["request"],
+            row["result"],
+            row["expire_at"],
+            row["credentials_id"],
+        )
 
     def as_json(self) -> dict[str, Any]:
         return {"stamp": self.stamp, "request": self.request, "result": self.result}
@@ -66,11 +72,15 @@ class AuthStore:
 
     # -- OAuth codes -------------------------------------------------------------------
 
-    async def add_code(self, code: str, app_id: str, credentials_id: str, expires_at: int,
-                       conn: Any = None) -> None:
+    async def add_code(
+        self, code: str, app_id: str, credentials_id: str, expires_at: int, conn: Any = None
+    ) -> None:
         await (conn or self.pool).execute(
             "INSERT INTO oauth_codes (code, app_id, credentials_id, expires_at) VALUES ($1, $2, $3, $4)",
-            code, app_id, credentials_id, expires_at,
+            code,
+            app_id,
+            credentials_id,
+            expires_at,
         )
 
     async def use_code(self, code: str, now: int) -> tuple[str, str] | None:
@@ -78,7 +88,8 @@ class AuthStore:
         row = await self.pool.fetchrow(
             "UPDATE oauth_codes SET used = true WHERE code = $1 AND NOT used AND expires_at > $2"
             " RETURNING app_id, credentials_id",
-            code, now,
+            code,
+            now,
         )
         return (row["app_id"], row["credentials_id"]) if row else None
 
@@ -92,7 +103,9 @@ class AuthStore:
     async def add_session(self, token_hash: str, csrf: str, expires_at: int) -> None:
         await self.pool.execute(
             "INSERT INTO owner_sessions (token_hash, csrf, expires_at) VALUES ($1, $2, $3)",
-            token_hash, csrf, expires_at,
+            token_hash,
+            csrf,
+            expires_at,
         )
 
     async def session_csrf(self, token_hash: str, now: int) -> str | None:
@@ -114,8 +127,9 @@ class AuthStore:
             now,
         )
 
-    async def add_request(self, app_id: str, request: dict[str, Any], expire_at: int,
-                          now_ns: int) -> AuthRequest:
+    async def add_request(
+        self, app_id: str, request: dict[str, Any], expire_at: int, now_ns: int
+    ) -> AuthRequest:
         """A new request; its stamp is now in nanoseconds, bumped past any existing stamp."""
         now = now_ns // 1_000_000
         result = "sent" if expire_at > now else "expire"
@@ -124,20 +138,24 @@ class AuthStore:
             " VALUES (GREATEST($1, (SELECT COALESCE(max(stamp), 0) + 1 FROM auth_requests)),"
             " $2, $3, $4, $5, NULL, $6)"
             f" RETURNING {_REQUEST_COLUMNS}",
-            now_ns, app_id, request, result, expire_at, now,
+            now_ns,
+            app_id,
+            request,
+            result,
+            expire_at,
+            now,
         )
         return AuthRequest._from_row(row)
 
     async def get_request(self, stamp: int, now: int) -> AuthRequest | None:
         async with self.pool.acquire() as conn:
             await self._expire(conn, now)
-            row = await conn.fetchrow(
-                f"SELECT {_REQUEST_COLUMNS} FROM auth_requests WHERE stamp = $1", stamp
-            )
+            row = await conn.fetchrow(f"SELECT {_REQUEST_COLUMNS} FROM auth_requests WHERE stamp = $1", stamp)
         return AuthRequest._from_row(row) if row else None
 
-    async def list_requests(self, now: int, *, before: int | None, since: int | None, limit: int,
-                            app_id: str | None = None) -> list[AuthRequest]:
+    async def list_requests(
+        self, now: int, *, before: int | None, since: int | None, limit: int, app_id: str | None = None
+    ) -> list[AuthRequest]:
         """Newest first; `before`/`since` are exclusive stamp bounds."""
         async with self.pool.acquire() as conn:
             await self._expire(conn, now)
@@ -146,7 +164,10 @@ class AuthStore:
                 " WHERE ($1::bigint IS NULL OR stamp < $1) AND ($2::bigint IS NULL OR stamp > $2)"
                 " AND ($3::text IS NULL OR app_id = $3)"
                 " ORDER BY stamp DESC LIMIT $4",
-                before, since, app_id, limit,
+                before,
+                since,
+                app_id,
+                limit,
             )
         return [AuthRequest._from_row(r) for r in rows]
 
@@ -154,12 +175,20 @@ class AuthStore:
         await self.pool.execute(
             "UPDATE auth_requests SET result = 'got', updated_at = $2"
             " WHERE stamp = ANY($1::bigint[]) AND result = 'sent' AND expire_at > $2",
-            stamps, now,
+            stamps,
+            now,
         )
 
-    async def settle_request(self, stamp: int, result: str, now: int, *,
-                             from_states: tuple[str, ...] = ("sent", "got"),
-                             credentials_id: str | None = None, conn: Any = None) -> AuthRequest | None:
+    async def settle_request(
+        self,
+        stamp: int,
+        result: str,
+        now: int,
+        *,
+        from_states: tuple[str, ...] = ("sent", "got"),
+        credentials_id: str | None = None,
+        conn: Any = None,
+    ) -> AuthRequest | None:
         """Move a pending request to a terminal state; None if it was not pending (or unknown)."""
         c = conn or self.pool
         if conn is None:
@@ -168,6 +197,10 @@ class AuthStore:
             "UPDATE auth_requests SET result = $2, credentials_id = $3, updated_at = $4"
             " WHERE stamp = $1 AND result = ANY($5::text[]) AND expire_at > $4"
             f" RETURNING {_REQUEST_COLUMNS}",
-            stamp, result, credentials_id, now, list(from_states),
+            stamp,
+            result,
+            credentials_id,
+            now,
+            list(from_states),
         )
         return AuthRequest._from_row(row) if row else None

@@ -65,7 +65,9 @@ class BlobStore:
                 created = await conn.fetchval(
                     "INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3)"
                     " ON CONFLICT (digest) DO NOTHING RETURNING digest",
-                    digest, size, now,
+                    digest,
+                    size,
+                    now,
                 )
                 if created:
                     await conn.execute("UPDATE blob_chunks SET blob = $1 WHERE blob = $2", digest, key)
@@ -93,7 +95,9 @@ class BlobStore:
             upto = min(last, seq + _READ_BATCH - 1)
             rows = await self.pool.fetch(
                 "SELECT seq, data FROM blob_chunks WHERE blob = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq",
-                digest, seq, upto,
+                digest,
+                seq,
+                upto,
             )
             for row in rows:
                 data = row["data"]
@@ -102,8 +106,9 @@ class BlobStore:
                 yield data[lo:hi]
             seq = upto + 1
 
-    async def carrier(self, entity: str, digest: str, vis: Visibility, *,
-                      name: str | None = None) -> Carrier | None:
+    async def carrier(
+        self, entity: str, digest: str, vis: Visibility, *, name: str | None = None
+    ) -> Carrier | None:
         """The newest post version of `entity` the reader may see that carries `digest`."""
         arg = Args(entity, digest)
         conds = ["p.entity = $1", "a.digest = $2"]

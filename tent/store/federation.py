@@ -25,8 +25,14 @@ class Relationship:
 
     @classmethod
     def _from_row(cls, row: asyncpg.Record) -> Relationship:
-        return cls(row["entity"], row["our_post_id"], row["our_credentials_id"], row["remote_credentials"],
-                   row["remote_meta"], row["active"])
+        return cls(
+            row["entity"],
+            row["our_post_id"],
+            row["our_credentials_id"],
+            row["remote_credentials"],
+            row["remote_meta"],
+            row["active"],
+        )
 
 
 @dataclass(slots=True)
@@ -51,14 +57,24 @@ class Delivery:
         return cls(**{k: row[k] for k in cls.__slots__})  # type: ignore[arg-type]
 
     def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "target": self.target, "version": self.version_id,
-                "state": self.state, "attempts": self.attempts,
-                "next_attempt_at": self.next_attempt_at if self.state == "pending" else None,
-                "created_at": self.created_at, "delivered_at": self.delivered_at, "last_error": self.last_error}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "target": self.target,
+            "version": self.version_id,
+            "state": self.state,
+            "attempts": self.attempts,
+            "next_attempt_at": self.next_attempt_at if self.state == "pending" else None,
+            "created_at": self.created_at,
+            "delivered_at": self.delivered_at,
+            "last_error": self.last_error,
+        }
 
 
-_DELIVERY_COLUMNS = ("id, kind, target, post_entity, post_id, version_id, mentioned, state, attempts, "
-                     "next_attempt_at, created_at, delivered_at, last_error, reported")
+_DELIVERY_COLUMNS = (
+    "id, kind, target, post_entity, post_id, version_id, mentioned, state, attempts, "
+    "next_attempt_at, created_at, delivered_at, last_error, reported"
+)
 
 
 class FederationStore:
@@ -79,8 +95,13 @@ class FederationStore:
             " our_credentials_id = EXCLUDED.our_credentials_id,"
             " remote_credentials = EXCLUDED.remote_credentials, remote_meta = EXCLUDED.remote_meta,"
             " active = EXCLUDED.active, updated_at = EXCLUDED.updated_at",
-            rel.entity, rel.our_post_id, rel.our_credentials_id, rel.remote_credentials, rel.remote_meta,
-            rel.active, now,
+            rel.entity,
+            rel.our_post_id,
+            rel.our_credentials_id,
+            rel.remote_credentials,
+            rel.remote_meta,
+            rel.active,
+            now,
         )
 
     async def set_remote_meta(self, entity: str, meta: dict[str, Any], now: int) -> None:
@@ -93,7 +114,8 @@ class FederationStore:
         rows = await (conn or self.pool).fetch(
             "SELECT DISTINCT target FROM deliveries WHERE kind = 'entity' AND post_entity = $1"
             " AND post_id = $2 AND state <> 'failed'",
-            entity, post_id,
+            entity,
+            post_id,
         )
         return [r["target"] for r in rows]
 
@@ -107,7 +129,9 @@ class FederationStore:
         await self.pool.execute(
             "INSERT INTO subscriptions (subscriber, selector, post_id) VALUES ($1, $2, $3)"
             " ON CONFLICT (subscriber, post_id) DO UPDATE SET selector = EXCLUDED.selector",
-            subscriber, selector, post_id,
+            subscriber,
+            selector,
+            post_id,
         )
 
     async def remove_subscription(self, subscriber: str, post_id: str) -> None:
@@ -125,7 +149,9 @@ class FederationStore:
             out.setdefault(r["subscriber"], []).append(r["selector"])
         return out
 
-    async def group_members(self, entity: str, group_ids: list[str], conn: Any = None) -> dict[str, list[str]]:
+    async def group_members(
+        self, entity: str, group_ids: list[str], conn: Any = None
+    ) -> dict[str, list[str]]:
         """Members of our groups (D-11): our group-member posts that mention the group post."""
         if not group_ids:
             return {}
@@ -133,7 +159,9 @@ class FederationStore:
             "SELECT m->>'post' AS group_id, p.data->'content'->>'entity' AS member FROM posts p,"
             " jsonb_array_elements(p.data->'mentions') m"
             " WHERE p.entity = $1 AND p.latest AND p.type_base = $2 AND m->>'post' = ANY($3::text[])",
-            entity, GROUP_MEMBER_BASE, group_ids,
+            entity,
+            GROUP_MEMBER_BASE,
+            group_ids,
         )
         out: dict[str, list[str]] = {}
         for r in rows:
@@ -141,15 +169,20 @@ class FederationStore:
                 out.setdefault(r["group_id"], []).append(r["member"])
         return out
 
-    async def webhook_apps(self, entity: str, conn: Any = None) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+    async def webhook_apps(
+        self, entity: str, conn: Any = None
+    ) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
         """Apps with a notification_url, each with its newest grant (app-auth post)."""
         rows = await (conn or self.pool).fetch(
             "SELECT a.data AS app, (SELECT g.data FROM posts g WHERE g.entity = a.entity AND g.latest"
-            "   AND g.type_base = $3 AND g.data->'mentions' @> jsonb_build_array(jsonb_build_object('post', a.post_id))"
+            "   AND g.type_base = $3"
+            "   AND g.data->'mentions' @> jsonb_build_array(jsonb_build_object('post', a.post_id))"
             "   ORDER BY g.received_at DESC LIMIT 1) AS grant"
             " FROM posts a WHERE a.entity = $1 AND a.latest AND a.type_base = $2"
             " AND a.data->'content' ? 'notification_url'",
-            entity, APP_BASE, APP_AUTH_BASE,
+            entity,
+            APP_BASE,
+            APP_AUTH_BASE,
         )
         return [(r["app"], r["grant"]) for r in rows]
 
@@ -158,12 +191,16 @@ class FederationStore:
             "SELECT data FROM posts WHERE entity = $1 AND latest AND type = $2"
             " AND data->'mentions' @> jsonb_build_array(jsonb_build_object('post', $3::text))"
             " ORDER BY received_at DESC LIMIT 1",
-            entity, CREDENTIALS_APP, app_id,
+            entity,
+            CREDENTIALS_APP,
+            app_id,
         )
 
     # -- the outbox --------------------------------------------------------------------
 
-    async def enqueue(self, conn: Any, kind: str, targets: dict[str, bool], post: dict[str, Any], now: int) -> int:
+    async def enqueue(
+        self, conn: Any, kind: str, targets: dict[str, bool], post: dict[str, Any], now: int
+    ) -> int:
         """Rows for one post version, in the caller's transaction; NOTIFY wakes the workers
         when that transaction commits."""
         if not targets:
@@ -174,7 +211,12 @@ class FederationStore:
             " SELECT $1, t.target, $3, $4, $5, t.mentioned, $6, $6"
             " FROM unnest($2::text[], $7::bool[]) AS t(target, mentioned)"
             " ON CONFLICT (kind, target, post_entity, post_id, version_id) DO NOTHING",
-            kind, list(targets), post["entity"], post["id"], post["version"]["id"], now,
+            kind,
+            list(targets),
+            post["entity"],
+            post["id"],
+            post["version"]["id"],
+            now,
             list(targets.values()),
         )
         await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
@@ -184,13 +226,16 @@ class FederationStore:
         """Due rows, leased to us. Each recipient gets its posts in the order they were made:
         only its oldest pending row is ever claimable (per-recipient FIFO)."""
         rows = await self.pool.fetch(
-            "UPDATE deliveries SET next_attempt_at = $2, attempts = attempts + 1, claimed_at = $1 WHERE id IN ("
+            "UPDATE deliveries SET next_attempt_at = $2, attempts = attempts + 1, claimed_at = $1"
+            " WHERE id IN ("
             " SELECT d.id FROM deliveries d WHERE d.state = 'pending' AND d.next_attempt_at <= $1"
             " AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.state = 'pending' AND o.kind = d.kind"
             "   AND o.target = d.target AND o.id < d.id)"
             " ORDER BY d.next_attempt_at, d.id LIMIT $3 FOR UPDATE SKIP LOCKED)"
             f" RETURNING {_DELIVERY_COLUMNS}",
-            now, now + lease_ms, limit,
+            now,
+            now + lease_ms,
+            limit,
         )
         return [Delivery._from_row(r) for r in rows]
 
@@ -209,28 +254,34 @@ class FederationStore:
 
     async def delivered(self, delivery_id: int, now: int) -> None:
         await self.pool.execute(
-            "UPDATE deliveries SET state = 'delivered', delivered_at = $2, last_error = NULL, claimed_at = NULL"
-            " WHERE id = $1",
-            delivery_id, now,
+            "UPDATE deliveries SET state = 'delivered', delivered_at = $2, last_error = NULL,"
+            " claimed_at = NULL WHERE id = $1",
+            delivery_id,
+            now,
         )
 
     async def retry_later(self, delivery_id: int, at: int, error: str, reported: bool) -> None:
         await self.pool.execute(
             "UPDATE deliveries SET next_attempt_at = $2, last_error = $3, reported = reported OR $4,"
             " claimed_at = NULL WHERE id = $1",
-            delivery_id, at, error, reported,
+            delivery_id,
+            at,
+            error,
+            reported,
         )
 
     async def failed(self, delivery_id: int, error: str) -> None:
         await self.pool.execute(
             "UPDATE deliveries SET state = 'failed', last_error = $2, claimed_at = NULL WHERE id = $1",
-            delivery_id, error,
+            delivery_id,
+            error,
         )
 
     async def for_post(self, entity: str, post_id: str) -> list[Delivery]:
         rows = await self.pool.fetch(
             f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE post_entity = $1 AND post_id = $2 ORDER BY id",
-            entity, post_id,
+            entity,
+            post_id,
         )
         return [Delivery._from_row(r) for r in rows]
 
@@ -239,7 +290,8 @@ class FederationStore:
             "UPDATE deliveries SET state = 'pending', next_attempt_at = $2"
             " WHERE id = $1 AND state <> 'delivered' AND claimed_at IS NULL"
             f" RETURNING {_DELIVERY_COLUMNS}",
-            delivery_id, now,
+            delivery_id,
+            now,
         )
         if row is not None:
             await self.pool.execute(f"NOTIFY {NOTIFY_CHANNEL}")
@@ -252,7 +304,8 @@ class FederationStore:
             "UPDATE deliveries SET next_attempt_at = $2 WHERE kind = 'entity' AND target = $1"
             " AND state = 'pending' AND next_attempt_at > $2 AND last_error IS NOT NULL"
             " AND claimed_at IS NULL",
-            entity, now,
+            entity,
+            now,
         )
         if not status.endswith(" 0"):
             await self.pool.execute(f"NOTIFY {NOTIFY_CHANNEL}")

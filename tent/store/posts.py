@@ -72,9 +72,20 @@ def _insert_args(post: dict[str, Any], latest: bool, latest_public: bool) -> lis
     parents = version.get("parents") or []
     attachments = post.get("attachments") or []
     return [
-        post["entity"], post["id"], version["id"], post["type"], parsed.base_version,
-        parsed.fragment, post["published_at"], post["received_at"], version["published_at"],
-        version["received_at"], is_public(post), latest, latest_public, post,
+        post["entity"],
+        post["id"],
+        version["id"],
+        post["type"],
+        parsed.base_version,
+        parsed.fragment,
+        post["published_at"],
+        post["received_at"],
+        version["published_at"],
+        version["received_at"],
+        is_public(post),
+        latest,
+        latest_public,
+        post,
         [m.get("entity") or post["entity"] for m in mentions],
         [m.get("post") for m in mentions],
         [m.get("public") is not False for m in mentions],
@@ -154,6 +165,13 @@ def _position_condition(column: str, pos: Position, op: str, arg: Args) -> str:
 class PostStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
+        self.listeners: list[Callable[[str], None]] = []
+
+    def _changed(self, post_type: str) -> None:
+        """Tell in-memory caches (credentials, subscribers, webhook apps) that a post of this
+        type was stored or that something was deleted (type "")."""
+        for listener in self.listeners:
+            listener(post_type)
 
     # -- writing -----------------------------------------------------------------------
 
@@ -162,8 +180,12 @@ class PostStore:
         args = _insert_args(post, True, is_public(post))
         if conn is None:
             async with self.pool.acquire() as conn:
-                return await conn.fetchval(_INSERT, *args) is not None
-        return await conn.fetchval(_INSERT, *args) is not None
+                stored = await conn.fetchval(_INSERT, *args) is not None
+        else:
+            stored = await conn.fetchval(_INSERT, *args) is not None
+        if stored:
+            self._changed(post["type"])
+        return stored
 
     async def add_version(self, post: dict[str, Any], conn: Any = None) -> bool:
         """Store a version of a post that may already have others; keeps `latest` right.
@@ -176,20 +198,21 @@ class PostStore:
         return await self._add_version(conn, post)
 
     async def _add_version(self, conn: Any, post: dict[str, Any]) -> bool:
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1 || ' ' || $2))",
-                           post["entity"], post["id"])
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext($1 || ' ' || $2))", post["entity"], post["id"]
+        )
         rows = await conn.fetch(
             "SELECT seq, version_received_at, version_id, latest, latest_public FROM posts"
             " WHERE entity = $1 AND post_id = $2 AND (latest OR latest_public)",
-            post["entity"], post["id"],
+            post["entity"],
+            post["id"],
         )
         key = (post["version"]["received_at"], post["version"]["id"])
         latest = next((r for r in rows if r["latest"]), None)
         latest_public = next((r for r in rows if r["latest_public"]), None)
         newest = latest is None or key > (latest["version_received_at"], latest["version_id"])
         newest_public = is_public(post) and (
-            latest_public is None
-            or key > (latest_public["version_received_at"], latest_public["version_id"])
+            latest_public is None or key > (latest_public["version_received_at"], latest_public["version_id"])
         )
         seq = await conn.fetchval(_INSERT, *_insert_args(post, newest, newest_public))
         if seq is None:
@@ -197,11 +220,12 @@ class PostStore:
         if newest and latest is not None:
             await conn.execute("UPDATE posts SET latest = false WHERE seq = $1", latest["seq"])
         if newest_public and latest_public is not None:
-            await conn.execute("UPDATE posts SET latest_public = false WHERE seq = $1",
-                               latest_public["seq"])
+            await conn.execute("UPDATE posts SET latest_public = false WHERE seq = $1", latest_public["seq"])
+        self._changed(post["type"])
         return True
 
     async def delete_post(self, entity: str, post_id: str, conn: Any = None) -> int:
+        self._changed("")
         sql = "DELETE FROM posts WHERE entity = $1 AND post_id = $2"
         if conn is None:
             return _count(await self.pool.execute(sql, entity, post_id))
@@ -214,10 +238,13 @@ class PostStore:
         return await self._delete_version(conn, entity, post_id, version)
 
     async def _delete_version(self, conn: Any, entity: str, post_id: str, version: str) -> int:
+        self._changed("")
         flags = await conn.fetchrow(
             "DELETE FROM posts WHERE entity = $1 AND post_id = $2 AND version_id = $3"
             " RETURNING latest, latest_public",
-            entity, post_id, version,
+            entity,
+            post_id,
+            version,
         )
         if flags is None:
             return 0
@@ -227,7 +254,8 @@ class PostStore:
                     f"UPDATE posts SET {flag} = true WHERE seq = (SELECT seq FROM posts"
                     f" WHERE entity = $1 AND post_id = $2{only_public}"
                     " ORDER BY version_received_at DESC, version_id DESC LIMIT 1)",
-                    entity, post_id,
+                    entity,
+                    post_id,
                 )
         return 1
 
@@ -240,27 +268,29 @@ class PostStore:
             )
         return await self.pool.fetchval(
             "SELECT data FROM posts WHERE entity = $1 AND post_id = $2 AND version_id = $3",
-            entity, post_id, version,
+            entity,
+            post_id,
+            version,
         )
 
     async def latest_of_type(self, entity: str, post_type: str) -> dict[str, Any] | None:
         return await self.pool.fetchval(
             "SELECT data FROM posts WHERE entity = $1 AND type = $2 AND latest"
             " ORDER BY received_at DESC LIMIT 1",
-            entity, post_type,
+            entity,
+            post_type,
         )
 
-    async def get_many(
-        self, keys: Iterable[tuple[str, str]], vis: Visibility
-    ) -> list[dict[str, Any]]:
+    async def get_many(self, keys: Iterable[tuple[str, str]], vis: Visibility) -> list[dict[str, Any]]:
         """Every visible version of the given (entity, post id) pairs, newest first."""
         keys = list(dict.fromkeys(keys))
         if not keys:
             return []
         arg = Args([k[0] for k in keys], [k[1] for k in keys])
         conds = _visibility_condition(vis, arg)
-        where = " AND ".join(["(p.entity, p.post_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
-                              *conds])
+        where = " AND ".join(
+            ["(p.entity, p.post_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))", *conds]
+        )
         rows = await self.pool.fetch(
             f"SELECT p.data FROM posts p WHERE {where}"
             " ORDER BY p.version_received_at DESC, p.version_id DESC",
@@ -270,23 +300,36 @@ class PostStore:
 
     # -- lists and the feed ------------------------------------------------------------
 
-    async def feed(self, query: FeedQuery, vis: Visibility, *, private_mentions: bool,
-                   count: bool = False) -> Page | int:
+    async def feed(
+        self, query: FeedQuery, vis: Visibility, *, private_mentions: bool, count: bool = False
+    ) -> Page | int:
         def where(arg: Args) -> list[str]:
             return [*_current_version(vis, arg), *self._filters(query, arg, private_mentions)]
 
         return await self._page_or_count(where, query, count)
 
-    async def versions(self, entity: str, post_id: str, query: FeedQuery, vis: Visibility,
-                       *, count: bool = False) -> Page | int:
+    async def versions(
+        self, entity: str, post_id: str, query: FeedQuery, vis: Visibility, *, count: bool = False
+    ) -> Page | int:
         def where(arg: Args) -> list[str]:
-            return [f"p.entity = {arg(entity)}", f"p.post_id = {arg(post_id)}",
-                    *_visibility_condition(vis, arg)]
+            return [
+                f"p.entity = {arg(entity)}",
+                f"p.post_id = {arg(post_id)}",
+                *_visibility_condition(vis, arg),
+            ]
 
         return await self._page_or_count(where, query, count)
 
-    async def children(self, entity: str, post_id: str, version: str, query: FeedQuery,
-                       vis: Visibility, *, count: bool = False) -> Page | int:
+    async def children(
+        self,
+        entity: str,
+        post_id: str,
+        version: str,
+        query: FeedQuery,
+        vis: Visibility,
+        *,
+        count: bool = False,
+    ) -> Page | int:
         def where(arg: Args) -> list[str]:
             return [
                 "EXISTS (SELECT 1 FROM parents x WHERE x.post_seq = p.seq"
@@ -297,8 +340,16 @@ class PostStore:
 
         return await self._page_or_count(where, query, count)
 
-    async def mentioning(self, entity: str, post_id: str, query: FeedQuery, vis: Visibility,
-                         *, private_mentions: bool, count: bool = False) -> Page | int:
+    async def mentioning(
+        self,
+        entity: str,
+        post_id: str,
+        query: FeedQuery,
+        vis: Visibility,
+        *,
+        private_mentions: bool,
+        count: bool = False,
+    ) -> Page | int:
         public_only = "" if private_mentions else " AND m.public"
 
         def where(arg: Args) -> list[str]:
