@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from tent.auth import Authenticator
+from tent.auth.authenticator import Authenticator
 from tent.auth.hawk import Credentials
 from tent.bootstrap import ensure_meta_post, ensure_server_credentials
 from tent.config import Settings

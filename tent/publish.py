@@ -35,6 +35,7 @@ class Publisher:
         self.posts = posts
         self.federation = federation
         self._cache: tuple[float, dict[str, list[str]], list[tuple[dict[str, Any], Any]]] | None = None
+        self._generation = 0  # a load that raced a change is used once but not kept
         posts.listeners.append(self._post_changed)
 
     def _post_changed(self, post_type: str) -> None:
@@ -43,14 +44,17 @@ class Publisher:
 
     def invalidate(self) -> None:
         self._cache = None
+        self._generation += 1
 
     async def _audience(self) -> tuple[dict[str, list[str]], list[tuple[dict[str, Any], Any]]]:
         cached = self._cache
         if cached is None or cached[0] < time.monotonic():
+            generation = self._generation
             subscribers = await self.federation.subscribers()
             apps = await self.federation.webhook_apps(self.settings.entity)
             cached = (time.monotonic() + CACHE_SECONDS, subscribers, apps)
-            self._cache = cached
+            if generation == self._generation:
+                self._cache = cached
         return cached[1], cached[2]
 
     async def targets(

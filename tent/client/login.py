@@ -16,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import os
 import secrets
 import socket
+import sys
 import time
 import webbrowser
 from collections.abc import Awaitable, Callable
@@ -159,7 +161,7 @@ async def login(http: aiohttp.ClientSession, entity: str, path: Path,
     if options.wait and isinstance(pending, dict) and saved.get("entity") in (entity, entity.rstrip("/")):
         options.say(f"Waiting for the pending request: approve at {pending['approve_url']} "
                     f"(code {pending['code']})")
-        return await _finish_request(http, path, saved, options)
+        return await _finish_request(http, path, saved, options, on_disk=True)
 
     meta = await discover(http, entity)
     session = TentSession(http, meta.servers)
@@ -178,8 +180,9 @@ async def _login_by_request(session: TentSession, meta: Meta, requests_url: str,
     app_id, app_creds = await register_app(session, options.name, NO_REDIRECT)
     code = _code()
     as_app = session.signed_as(as_hawk(app_creds), app_id)
-    reply = await as_app.fetch("POST", requests_url, body=dumps({"code": code, "msg": f"{options.name}"}),
-                               content_type="application/json", accept="application/json")
+    ask = {"code": code, "msg": "asks to read and publish statuses from the command line"}
+    reply = await as_app.fetch("POST", requests_url, body=dumps(ask), content_type="application/json",
+                               accept="application/json")
     entry = reply.json()
     if not isinstance(entry, dict) or not isinstance(entry.get("stamp"), int | str):
         raise ClientError("the server's answer to the authorization request has no stamp")
@@ -187,12 +190,14 @@ async def _login_by_request(session: TentSession, meta: Meta, requests_url: str,
     cfg = _base_config(meta, app_id, app_creds)
     cfg["pending"] = {"url": f"{requests_url.rstrip('/')}/{entry['stamp']}", "code": code,
                       "approve_url": approve_url}
-    config_file.save(path, cfg)
     options.say(f"Approve this app at {approve_url} (code {code})")
     if not options.wait:
-        options.say("Run `tent status login` again with the same entity once approved.")
+        # Saved only now: a login that waits must not replace a working one until it succeeds.
+        config_file.save(path, cfg)
+        options.say("Once approved, any `tent status` command finishes the login "
+                    "(or run `tent status login ENTITY` again to wait for it).")
         return cfg
-    return await _finish_request(session.http, path, cfg, options)
+    return await _finish_request(session.http, path, cfg, options, on_disk=False)
 
 
 _ENDINGS = {"no": "the owner denied this app",
@@ -200,8 +205,18 @@ _ENDINGS = {"no": "the owner denied this app",
             "abort": "the authorization request was cancelled"}
 
 
-def _settle(path: Path, cfg: dict[str, Any], entry: Any) -> bool:
-    """Apply a polled request: True (and saved) on `yes`, ClientError on an ending, else False."""
+def _drop_pending(path: Path, cfg: dict[str, Any], on_disk: bool) -> None:
+    cfg.pop("pending", None)
+    if on_disk:  # the saved login is this pending one; a dead request must not linger there
+        config_file.save(path, cfg)
+
+
+def _settle(path: Path, cfg: dict[str, Any], entry: Any, on_disk: bool) -> bool:
+    """Apply a polled request: True (and saved) on `yes`, ClientError on an ending, else False.
+
+    ``on_disk`` says whether the pending request is what the config file holds (``--no-wait``);
+    otherwise a failure leaves the file, and any earlier working login in it, untouched.
+    """
     entry = entry if isinstance(entry, dict) else {}
     result = entry.get("result")
     if result == "yes":
@@ -210,8 +225,7 @@ def _settle(path: Path, cfg: dict[str, Any], entry: Any) -> bool:
         config_file.save(path, cfg)
         return True
     if result in _ENDINGS:
-        cfg.pop("pending", None)
-        config_file.save(path, cfg)
+        _drop_pending(path, cfg, on_disk)
         raise ClientError(_ENDINGS[result])
     return False
 
@@ -224,14 +238,14 @@ async def check_pending(http: aiohttp.ClientSession, path: Path, cfg: dict[str, 
     """One look at a login left pending by `--no-wait`: the config with a token once approved."""
     pending = cfg["pending"]
     entry = (await _pending_session(http, cfg).fetch("GET", pending["url"], accept="application/json")).json()
-    if _settle(path, cfg, entry):
+    if _settle(path, cfg, entry, on_disk=True):
         return cfg
     raise ClientError(f"the login is still waiting for approval at {pending['approve_url']} "
                       f"(code {pending['code']})")
 
 
 async def _finish_request(http: aiohttp.ClientSession, path: Path, cfg: dict[str, Any],
-                          options: LoginOptions) -> dict[str, Any]:
+                          options: LoginOptions, *, on_disk: bool) -> dict[str, Any]:
     """Poll the pending request until the owner decides, it expires, or we give up."""
     pending = cfg["pending"]
     as_app = _pending_session(http, cfg)
@@ -239,12 +253,11 @@ async def _finish_request(http: aiohttp.ClientSession, path: Path, cfg: dict[str
     try:
         while True:
             entry = (await as_app.fetch("GET", pending["url"], accept="application/json")).json()
-            if _settle(path, cfg, entry):
+            if _settle(path, cfg, entry, on_disk):
                 return cfg
             if time.monotonic() >= deadline:
                 await _cancel(as_app, pending["url"])
-                cfg.pop("pending", None)
-                config_file.save(path, cfg)
+                _drop_pending(path, cfg, on_disk)
                 raise ClientError(f"gave up waiting for approval after {options.timeout:g} s "
                                   "(the request was cancelled)")
             await asyncio.sleep(min(options.poll_interval, max(0.0, deadline - time.monotonic())))
@@ -322,7 +335,16 @@ def _ignore_result(task: asyncio.Future[Any]) -> None:
         task.exception()
 
 
+def _has_gui() -> bool:
+    """Without a display, webbrowser would start a console browser that takes over the terminal."""
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 async def _default_open(url: str) -> None:
+    if not _has_gui():
+        return
     with contextlib.suppress(Exception):
         await asyncio.get_running_loop().run_in_executor(None, webbrowser.open, url)
 

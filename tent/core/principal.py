@@ -23,6 +23,7 @@ class Principal:
     entity: str | None = None  # a relationship peer's entity
     app: dict[str, Any] | None = None  # {id, name, url} of the calling app, set on its posts
     app_post_id: str | None = None  # for app credentials: the one post they may read and update
+    groups: tuple[str, ...] = ()  # a peer's memberships in our groups (group post ids, D-11)
 
     @property
     def app_level(self) -> bool:
@@ -70,7 +71,10 @@ class Principal:
         if self.kind == "app":
             return post["id"] == self.app_post_id
         if self.kind == "peer" and self.entity:
-            return self.entity in (post.get("permissions") or {}).get("entities", [])
+            perms = post.get("permissions") or {}
+            if self.entity in perms.get("entities", []):
+                return True
+            return any(str(g.get("post")) in self.groups for g in perms.get("groups") or [])
         return False
 
     def feed_visibility(self, own_entity: str) -> Visibility:
@@ -79,7 +83,8 @@ class Principal:
         if self.kind == "authorized_app":
             private = tuple(self.read_types) + tuple(self.write_types)
             return Visibility(private_types=private)
-        return Visibility(own_entity=own_entity, private_types=(), peer_entity=self.entity)
+        return Visibility(own_entity=own_entity, private_types=(), peer_entity=self.entity,
+                          peer_groups=self.groups)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +99,7 @@ class Visibility:
     own_entity: str | None = None
     private_types: tuple[str, ...] | None = None
     peer_entity: str | None = None
+    peer_groups: tuple[str, ...] = ()
 
 
 OWNER = Principal(

@@ -154,6 +154,11 @@ class Federation:
 
     async def _initiate(self, entity: str, rel: Relationship | None) -> Relationship:
         own, now = self.settings.entity, now_ms()
+        try:  # discovery first: no relationship posts for entities that cannot be found
+            meta = await self.discovery.meta(entity)
+        except DiscoveryFailed:
+            self.discovery.forget(entity)
+            raise
         if rel is None or not rel.our_post_id or not rel.our_credentials_id:
             ra = build_new_post(
                 {
@@ -182,11 +187,6 @@ class Federation:
         ra = await self.posts.get(own, rel.our_post_id or "")
         if ra is None:
             raise RelationshipFailed("our relationship post is gone")
-        try:
-            meta = await self.discovery.meta(entity)
-        except DiscoveryFailed:
-            self.discovery.forget(entity)
-            raise
         last_error = "no server"
         for url in self.post_urls(meta, own, ra["id"]):
             try:

@@ -15,7 +15,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
-from tent.auth import HAWK
+from tent.auth.authenticator import HAWK
 from tent.core.errors import TentError
 from tent.handlers.common import PRINCIPAL, principal_of, settings_of
 

@@ -12,7 +12,7 @@ import orjson
 import uritemplate
 from aiohttp import web
 
-from tent.auth import Authenticator
+from tent.auth.authenticator import Authenticator
 from tent.auth.hawk import Credentials
 from tent.config import Settings
 from tent.core.errors import NotFound, TentError

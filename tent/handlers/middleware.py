@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import orjson
 from aiohttp import web
 
-from tent.auth import HAWK
+from tent.auth.authenticator import HAWK
 from tent.auth.hawk import HawkError, sign_response
 from tent.core.errors import TentError
 from tent.core.media import ERROR

@@ -70,6 +70,16 @@ class AuthStore:
             return None
         return CredentialsRecord(row["credentials"], row["target"], row["app"])
 
+    async def peer_groups(self, entity: str, peer: str) -> tuple[str, ...]:
+        """Our groups the peer belongs to: our group-member posts naming it (D-11)."""
+        rows = await self.pool.fetch(
+            "SELECT DISTINCT m->>'post' AS group_id FROM posts p, jsonb_array_elements(p.data->'mentions') m"
+            " WHERE p.entity = $1 AND p.latest AND p.type_base = 'https://tent.io/types/group-member/v0'"
+            " AND p.data->'content'->>'entity' = $2 AND m->>'post' IS NOT NULL",
+            entity, peer,
+        )
+        return tuple(r["group_id"] for r in rows)
+
     # -- OAuth codes -------------------------------------------------------------------
 
     async def add_code(

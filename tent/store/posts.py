@@ -126,6 +126,11 @@ def row_visible(vis: Visibility, arg: Args, alias: str = "p") -> str | None:
         private_ok = [_type_condition(vis.private_types, arg, alias)] if vis.private_types else []
         if vis.peer_entity:
             private_ok.append(f"({alias}.data->'permissions'->'entities') ? {arg(vis.peer_entity)}")
+        if vis.peer_groups:
+            private_ok.append(
+                f"EXISTS (SELECT 1 FROM jsonb_array_elements({alias}.data->'permissions'->'groups') g"
+                f" WHERE g->>'post' = ANY({arg(list(vis.peer_groups))}::text[]))"
+            )
         conds.append(f"({' OR '.join([f'{alias}.public', *private_ok])})")
     return " AND ".join(conds) if conds else None
 

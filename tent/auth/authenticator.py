@@ -1,0 +1,180 @@
+"""Who is asking: Hawk headers and bewits turned into a Principal (PROTOCOL.md §4, §5.1).
+
+The server's own credentials act as the owner (they sign the bewit URLs the server hands
+out); any other key id names a credentials post, and the post that one mentions decides the
+kind of requester.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hmac
+import time
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from tent.auth.hawk import (
+    Credentials,
+    HawkError,
+    NonceCache,
+    RequestAuth,
+    parse_authorization,
+    strip_bewit,
+    verify_bewit,
+    verify_request,
+)
+from tent.config import Settings
+from tent.core.principal import ANONYMOUS, OWNER, Principal, principal_for_credentials
+from tent.store.auth import AuthStore
+
+SKEW_SECONDS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class HawkContext:
+    """What signing the response needs: the request's attributes and the key that signed it."""
+
+    auth: RequestAuth
+    credentials: Credentials
+
+
+HAWK = web.RequestKey("hawk", HawkContext)
+
+
+CACHE_SECONDS = 10.0
+CACHE_SIZE = 10_000
+_WATCHED = (
+    "https://tent.io/types/app/",
+    "https://tent.io/types/app-auth/",
+    "https://tent.io/types/credentials/",
+    "https://tent.io/types/relationship/",
+)
+
+
+class Authenticator:
+    def __init__(self, settings: Settings, store: AuthStore, server: Credentials) -> None:
+        self.settings = settings
+        self.store = store
+        self.server = server
+        self.nonces = NonceCache(window=2 * SKEW_SECONDS)
+        self._cache: dict[str, tuple[float, tuple[Credentials, Principal] | None]] = {}
+        self._generation = 0  # bumped on every change, so a lookup racing one is not cached
+
+    def post_changed(self, post_type: str) -> None:
+        """Any change to a credentials, grant, app or relationship post (or any delete) may
+        revoke a key: forget every cached lookup at once."""
+        if not post_type or post_type.startswith(_WATCHED):
+            self._cache.clear()
+            self._generation += 1
+
+    async def lookup(self, key_id: str) -> tuple[Credentials, Principal] | None:
+        if hmac.compare_digest(key_id.encode(), self.server.id.encode()):
+            return self.server, OWNER
+        cached = self._cache.get(key_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        generation = self._generation
+        found = await self._load(key_id)
+        # Peers' group memberships change with our group-member posts; their requests are
+        # rare (deliveries, proxied reads), so only app principals are cached.
+        if generation == self._generation and (found is None or found[1].kind != "peer"):
+            if len(self._cache) >= CACHE_SIZE:
+                self._cache.clear()
+            self._cache[key_id] = (time.monotonic() + CACHE_SECONDS, found)
+        return found
+
+    async def _load(self, key_id: str) -> tuple[Credentials, Principal] | None:
+        record = await self.store.credentials(self.settings.entity, key_id)
+        if record is None:
+            return None
+        content = record.credentials.get("content") or {}
+        if not isinstance(content.get("hawk_key"), str):
+            return None
+        creds = Credentials(
+            record.credentials["id"], content["hawk_key"], content.get("hawk_algorithm", "sha256")
+        )
+        principal = principal_for_credentials(record.target, record.app)
+        if principal.kind == "peer" and principal.entity:
+            groups = await self.store.peer_groups(self.settings.entity, principal.entity)
+            principal = dataclasses.replace(principal, groups=groups)
+        return creds, principal
+
+    def _endpoints(self, request: web.Request) -> list[tuple[str, int]]:
+        """Host/port pairs a client may have signed for: the entity's, then the Host header's
+        (so a server reached as 127.0.0.1 while its entity says localhost still verifies)."""
+        pairs = [(self.settings.public_host, self.settings.public_port)]
+        host = (request.host or "").lower()
+        if host:
+            name, _, port = host.rpartition(":") if host.count(":") == 1 else (host, "", "")
+            if not port.isdigit():
+                name, port = host, str(self.settings.public_port)
+            pair = (name, int(port))
+            if pair not in pairs:
+                pairs.append(pair)
+        return pairs
+
+    async def resolve(self, request: web.Request) -> Principal:
+        header = request.headers.get("Authorization")
+        raw = request.raw_path
+        bewit = None
+        if "bewit=" in raw:
+            raw_without, bewit = strip_bewit(raw)
+        if bewit is not None:
+            if header:
+                raise HawkError("Authentication failure: Multiple authentications")
+            if request.method not in ("GET", "HEAD"):
+                raise HawkError("Authentication failure: Bewit only allowed on GET and HEAD")
+            self._verify(
+                request,
+                lambda host, port: verify_bewit(
+                    bewit,
+                    lambda i: self.server if i == self.server.id else None,
+                    uri_without_bewit=raw_without,
+                    host=host,
+                    port=port,
+                    now=time.time(),
+                ),
+            )
+            return OWNER
+        if not header:
+            return ANONYMOUS
+        auth = parse_authorization(header)
+        found = await self.lookup(auth.id)
+        if found is None:
+            raise HawkError("Authentication failure: Unidentified id")
+        creds, principal = found
+        content = await request.read() if auth.hash is not None else None
+        self._verify(
+            request,
+            lambda host, port: verify_request(
+                auth,
+                creds,
+                method=request.method,
+                uri=raw,
+                host=host,
+                port=port,
+                content=content,
+                content_type=request.headers.get("Content-Type"),
+                now=time.time(),
+                skew=SKEW_SECONDS,
+            ),
+        )
+        if self.nonces.seen(auth.id, auth.nonce, auth.ts, time.time()):
+            raise HawkError("Authentication failure: Replayed nonce")
+        request[HAWK] = HawkContext(auth, creds)
+        return principal
+
+    def _verify(self, request: web.Request, check: object) -> None:
+        """Run `check(host, port)` for each acceptable endpoint; the first failure is reported."""
+        first: HawkError | None = None
+        for host, port in self._endpoints(request):
+            try:
+                check(host, port)  # type: ignore[operator]
+                return
+            except HawkError as exc:
+                if exc.status == 401:
+                    raise
+                first = first or exc
+        assert first is not None
+        raise first
