@@ -118,3 +118,21 @@ async def test_discover_endpoint_returns_the_meta_post_of_another_entity(make_se
     assert (await resp.json())["post"]["content"]["entity"] == alice.entity
     assert (await bob.anon.get("/discover?entity=" + alice.entity)).status == 403
     assert (await bob.client.get("/discover?entity=notaurl")).status == 400
+
+
+async def test_meta_changes_reach_every_relationship(make_server) -> None:
+    alice, bob = await make_server(), await make_server()
+    sub = await subscribe(bob, alice)
+    await wait_delivered(bob, sub["id"], alice.entity)
+    link = (await alice.anon.head("/")).headers["Link"]
+    meta_id = link.split(">")[0].rsplit("/", 1)[1]
+    meta = (await (await alice.client.get(alice.post_path(meta_id))).json())["post"]
+    content = {**meta["content"], "profile": {"name": "Alice", "bio": "renamed"}}
+    updated = await alice.update(meta, content)
+    await wait_delivered(alice, meta_id, bob.entity)
+    copy = await wait_copy(bob, alice.entity, meta_id, updated["version"]["id"])
+    assert copy["content"]["profile"] == {"name": "Alice", "bio": "renamed"}
+    from tent.handlers.common import FEDERATION_STORE
+
+    rel = await bob.server.app[FEDERATION_STORE].relationship(alice.entity)
+    assert rel.remote_meta["content"]["profile"]["name"] == "Alice"

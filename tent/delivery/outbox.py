@@ -107,6 +107,9 @@ class Outbox:
 
     async def _run(self) -> None:
         while not self._stopping:
+            # Cleared before claiming, so a NOTIFY that arrives while we claim or compute
+            # the next due time still wakes the wait below.
+            self.wake.clear()
             try:
                 claimed = await self._claim()
             except (asyncpg.PostgresError, OSError) as exc:
@@ -132,7 +135,6 @@ class Outbox:
     async def _wait(self) -> None:
         due = await self.store.next_due()
         timeout = IDLE_WAIT if due is None else max(min((due - now_ms()) / 1000, IDLE_WAIT), 0.01)
-        self.wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.wake.wait(), timeout)
 
