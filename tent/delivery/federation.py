@@ -73,6 +73,29 @@ def _remote_credentials(post: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def relationship_posts(
+    rel_type: str, entity: str, mentions: list[dict[str, Any]], *, own: str, now: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Our relationship post for `entity` and the credentials we hand that entity's server
+    (they mention the relationship post, which is how its requests are recognised, §5.1)."""
+    rel = build_new_post(
+        {"type": rel_type, "mentions": mentions, "permissions": {"public": False, "entities": [entity]}},
+        entity=own,
+        now=now,
+    )
+    creds = build_new_post(
+        {
+            "type": CREDENTIALS_RELATIONSHIP,
+            "permissions": {"public": False},
+            "content": {"hawk_key": secrets.token_hex(32), "hawk_algorithm": "sha256"},
+            "mentions": [{"entity": own, "post": rel["id"], "type": rel_type}],
+        },
+        entity=own,
+        now=now,
+    )
+    return rel, creds
+
+
 class Federation:
     def __init__(
         self,
@@ -160,25 +183,7 @@ class Federation:
             self.discovery.forget(entity)
             raise
         if rel is None or not rel.our_post_id or not rel.our_credentials_id:
-            ra = build_new_post(
-                {
-                    "type": RELATIONSHIP_INITIAL,
-                    "mentions": [{"entity": entity}],
-                    "permissions": {"public": False, "entities": [entity]},
-                },
-                entity=own,
-                now=now,
-            )
-            ca = build_new_post(
-                {
-                    "type": CREDENTIALS_RELATIONSHIP,
-                    "permissions": {"public": False},
-                    "content": {"hawk_key": secrets.token_hex(32), "hawk_algorithm": "sha256"},
-                    "mentions": [{"entity": own, "post": ra["id"], "type": RELATIONSHIP_INITIAL}],
-                },
-                entity=own,
-                now=now,
-            )
+            ra, ca = relationship_posts(RELATIONSHIP_INITIAL, entity, [{"entity": entity}], own=own, now=now)
             rel = Relationship(entity, ra["id"], ca["id"], None, None, False)
             async with self.posts.pool.acquire() as conn, conn.transaction():
                 await self.posts.create(ra, conn)
@@ -309,23 +314,11 @@ class Federation:
             raise RelationshipFailed(f'Failed to fetch relationship post from "{entity}"!')
         own, now = self.settings.entity, now_ms()
         existing = await self.store.relationship(entity)
-        rb = build_new_post(
-            {
-                "type": RELATIONSHIP,
-                "permissions": {"public": False, "entities": [entity]},
-                "mentions": [{"entity": entity, "type": RELATIONSHIP_INITIAL, "post": ra["id"]}],
-            },
-            entity=own,
-            now=now,
-        )
-        cb = build_new_post(
-            {
-                "type": CREDENTIALS_RELATIONSHIP,
-                "permissions": {"public": False},
-                "content": {"hawk_key": secrets.token_hex(32), "hawk_algorithm": "sha256"},
-                "mentions": [{"entity": own, "post": rb["id"], "type": RELATIONSHIP}],
-            },
-            entity=own,
+        rb, cb = relationship_posts(
+            RELATIONSHIP,
+            entity,
+            [{"entity": entity, "type": RELATIONSHIP_INITIAL, "post": ra["id"]}],
+            own=own,
             now=now,
         )
         rel = Relationship(entity, rb["id"], cb["id"], remote, meta, True)
