@@ -92,6 +92,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         app[FEDERATION] = Federation(
             settings, app[POSTS], app[FEDERATION_STORE], app[PUBLISHER], app[SERVER_CREDENTIALS]
         )
+        app[POSTS].listeners.append(app[FEDERATION].post_changed)
         outbox = Outbox(settings, app[FEDERATION_STORE], app[POSTS], app[FEDERATION], app[PUBLISHER])
         await outbox.start()
         app[OUTBOX] = outbox

@@ -9,11 +9,10 @@ import re
 import secrets
 import time
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 import orjson
-import uritemplate
 
 from tent.auth.hawk import Credentials, bewit_url, sign_request
 from tent.config import Settings
@@ -73,6 +72,15 @@ def _remote_credentials(post: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def expand(template: str, **values: str) -> str:
+    """RFC 6570 level 1, as the meta post's templates are: each `{var}` becomes its value
+    with everything but unreserved characters percent-encoded (what uritemplate does, without
+    parsing the template again for every delivery)."""
+    for name, value in values.items():
+        template = template.replace("{" + name + "}", quote(value, safe=""))
+    return template
+
+
 def relationship_posts(
     rel_type: str, entity: str, mentions: list[dict[str, Any]], *, own: str, now: int
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -113,6 +121,8 @@ class Federation:
         self.http = HttpClient(settings.allow_private_addresses)
         self.discovery = Discovery(self.http)
         self._locks: dict[str, asyncio.Lock] = {}
+        # A post fanned out to many peers is read and rendered once, not once per peer.
+        self._bodies: dict[tuple[str, str, str], tuple[dict[str, Any], bytes] | None] = {}
 
     async def close(self) -> None:
         await self.http.close()
@@ -134,7 +144,7 @@ class Federation:
         for server in servers(meta):
             template = (server.get("urls") or {}).get("post")
             if isinstance(template, str):
-                urls.append(uritemplate.expand(template, entity=entity, post=post_id))
+                urls.append(expand(template, entity=entity, post=post_id))
         return urls
 
     async def _signed(
@@ -332,8 +342,26 @@ class Federation:
 
     # -- notifications -------------------------------------------------------------------
 
+    async def _version(self, delivery: Delivery) -> tuple[dict[str, Any], bytes] | None:
+        key = (delivery.post_entity, delivery.post_id, delivery.version_id)
+        if key in self._bodies:
+            return self._bodies[key]
+        post = await self.posts.get(*key)
+        found = (post, notification_body(post)) if post is not None else None
+        if len(self._bodies) >= 64:
+            self._bodies.pop(next(iter(self._bodies)))
+        if found is not None:  # a missing version is not remembered: it may be a replica lag
+            self._bodies[key] = found
+        return found
+
+    def post_changed(self, post_type: str) -> None:
+        """A deletion (type "") may remove a cached version: deleted posts are not sent."""
+        if not post_type:
+            self._bodies.clear()
+
     async def deliver(self, delivery: Delivery) -> Outcome:
-        post = await self.posts.get(delivery.post_entity, delivery.post_id, delivery.version_id)
+        found = await self._version(delivery)
+        post = found[0] if found else None
         if post is None:
             return Outcome(
                 False, "delivery_failed", permanent=True, detail="the post was deleted before delivery"
@@ -348,7 +376,7 @@ class Federation:
             return Outcome(False, exc.reason, detail=str(exc))
         except (aiohttp.ClientError, OSError, TimeoutError, RequestRefused, ValueError) as exc:
             return Outcome(False, "relationship_failed", detail=repr(exc))
-        body = notification_body(post)
+        body = found[1] if found else notification_body(post)
         content_type = media.post_media_type(post["type"], media.REL_NOTIFICATION)
         outcome = Outcome(False, "unreachable", detail="no server")
         for url in self.post_urls(rel.remote_meta or {}, post["entity"], post["id"]):

@@ -74,6 +74,9 @@ class Outbox:
         self.inflight: set[asyncio.Task[None]] = set()
         self.rng = random.Random()
         self._task: asyncio.Task[None] | None = None
+        self._flusher: asyncio.Task[None] | None = None
+        self._delivered: list[int] = []  # recorded in batches: one UPDATE for many sends
+        self._to_flush = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
         self._stopping = False
 
@@ -86,6 +89,7 @@ class Outbox:
         self._listener = await self.posts.pool.acquire()
         await self._listener.add_listener(NOTIFY_CHANNEL, self._notified)
         self._task = asyncio.create_task(self._run(), name="tent-outbox")
+        self._flusher = asyncio.create_task(self._flush_loop(), name="tent-outbox-flush")
 
     def _notified(self, *_: object) -> None:
         self.wake.set()
@@ -100,6 +104,11 @@ class Outbox:
             await asyncio.wait(self.inflight, timeout=10)
             for task in self.inflight:
                 task.cancel()
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        await self._flush()
         if self._listener is not None:
             with contextlib.suppress(Exception):
                 await self._listener.remove_listener(NOTIFY_CHANNEL, self._notified)
@@ -121,16 +130,43 @@ class Outbox:
             await self._wait()
 
     async def _claim(self) -> int:
-        room = self.concurrency - len(self.inflight)
-        if room <= 0:
+        """Claim as many rows as there are free sending slots, once an eighth of them are
+        free: one claim query per batch rather than per finished send, and slots refilled
+        before the pipeline drains."""
+        while self.inflight and len(self.inflight) > self.concurrency - max(self.concurrency // 8, 1):
             await asyncio.wait(self.inflight, return_when=asyncio.FIRST_COMPLETED)
-            return 1
-        batch = await self.store.claim(now_ms(), LEASE_MS, room)
+        batch = await self.store.claim(now_ms(), LEASE_MS, self.concurrency - len(self.inflight))
+        if batch:
+            await self.store.prime_relationships([d.target for d in batch if d.kind == "entity"])
         for delivery in batch:
             task = asyncio.create_task(self._send(delivery))
             self.inflight.add(task)
             task.add_done_callback(self.inflight.discard)
         return len(batch)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._to_flush.wait()
+            self._to_flush.clear()
+            try:
+                await self._flush()
+            except (asyncpg.PostgresError, OSError) as exc:
+                log.warning("outbox: cannot record deliveries: %r", exc)
+                await asyncio.sleep(1)
+                self._to_flush.set()
+
+    async def _flush(self) -> None:
+        """Mark delivered rows. If the process dies first they are sent again (at-least-once);
+        until then a recipient's next row waits, so its order holds."""
+        if not self._delivered:
+            return
+        batch, self._delivered = self._delivered, []
+        try:
+            await self.store.delivered(batch, now_ms())
+        except BaseException:
+            self._delivered[:0] = batch
+            raise
+        self.wake.set()
 
     async def _wait(self) -> None:
         due = await self.store.next_due()
@@ -153,7 +189,8 @@ class Outbox:
     async def _record(self, d: Delivery, outcome: Outcome) -> None:
         now = now_ms()
         if outcome.ok:
-            await self.store.delivered(d.id, now)
+            self._delivered.append(d.id)
+            self._to_flush.set()
             log.debug("delivered %s/%s to %s %s", d.post_entity, d.post_id, d.kind, d.target)
             return
         error = f"{outcome.reason}: {outcome.detail}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,17 +78,45 @@ _DELIVERY_COLUMNS = (
 )
 
 
+RELATIONSHIP_CACHE_SECONDS = 5.0
+
+
 class FederationStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
+        # Active relationships, read for every delivery: kept briefly in memory, dropped on
+        # every write here (other processes' writes show after a few seconds).
+        self._relationships: dict[str, tuple[float, Relationship]] = {}
 
     # -- relationships -----------------------------------------------------------------
 
     async def relationship(self, entity: str, conn: Any = None) -> Relationship | None:
+        cached = self._relationships.get(entity)
+        if conn is None and cached is not None and cached[0] > time.monotonic():
+            return cached[1]
         row = await (conn or self.pool).fetchrow("SELECT * FROM relationships WHERE entity = $1", entity)
-        return Relationship._from_row(row) if row else None
+        rel = Relationship._from_row(row) if row else None
+        if conn is None and rel is not None and rel.active:
+            if len(self._relationships) >= 10_000:
+                self._relationships.clear()
+            self._relationships[entity] = (time.monotonic() + RELATIONSHIP_CACHE_SECONDS, rel)
+        return rel
+
+    async def prime_relationships(self, entities: list[str]) -> None:
+        """Load the active relationships of a claimed batch in one query (a fan-out to many
+        peers would otherwise read one row per delivery)."""
+        missing = [e for e in dict.fromkeys(entities) if e not in self._relationships]
+        if not missing:
+            return
+        rows = await self.pool.fetch(
+            "SELECT * FROM relationships WHERE entity = ANY($1::text[]) AND active", missing
+        )
+        expires = time.monotonic() + RELATIONSHIP_CACHE_SECONDS
+        for row in rows:
+            self._relationships[row["entity"]] = (expires, Relationship._from_row(row))
 
     async def save_relationship(self, rel: Relationship, now: int, conn: Any = None) -> None:
+        self._relationships.pop(rel.entity, None)
         await (conn or self.pool).execute(
             "INSERT INTO relationships (entity, our_post_id, our_credentials_id, remote_credentials,"
             " remote_meta, active, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
@@ -105,6 +134,7 @@ class FederationStore:
         )
 
     async def set_remote_meta(self, entity: str, meta: dict[str, Any], now: int) -> None:
+        self._relationships.pop(entity, None)
         await self.pool.execute(
             "UPDATE relationships SET remote_meta = $2, updated_at = $3 WHERE entity = $1", entity, meta, now
         )
@@ -224,18 +254,18 @@ class FederationStore:
 
     async def claim(self, now: int, lease_ms: int, limit: int) -> list[Delivery]:
         """Due rows, leased to us. Each recipient gets its posts in the order they were made:
-        only its oldest pending row is ever claimable (per-recipient FIFO)."""
+        only its oldest pending row (its head, found in one pass over the pending index) is
+        ever claimable (per-recipient FIFO)."""
         rows = await self.pool.fetch(
-            "UPDATE deliveries SET next_attempt_at = $2, attempts = attempts + 1, claimed_at = $1"
-            " WHERE id IN ("
-            " SELECT d.id FROM deliveries d WHERE d.state = 'pending' AND d.next_attempt_at <= $1"
-            " AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.state = 'pending' AND o.kind = d.kind"
-            "   AND o.target = d.target AND o.id < d.id)"
-            " ORDER BY d.next_attempt_at, d.id LIMIT $3 FOR UPDATE SKIP LOCKED)"
+            "WITH heads AS ("
+            " SELECT DISTINCT ON (kind, target) id, next_attempt_at FROM deliveries"
+            " WHERE state = 'pending' ORDER BY kind, target, id)"
+            " UPDATE deliveries SET next_attempt_at = $2, attempts = attempts + 1, claimed_at = $1"
+            " WHERE id IN (SELECT d.id FROM deliveries d JOIN heads h ON h.id = d.id"
+            "   WHERE h.next_attempt_at <= $1 ORDER BY h.next_attempt_at, d.id LIMIT $3"
+            "   FOR UPDATE OF d SKIP LOCKED)"
             f" RETURNING {_DELIVERY_COLUMNS}",
-            now,
-            now + lease_ms,
-            limit,
+            now, now + lease_ms, limit,
         )
         return [Delivery._from_row(r) for r in rows]
 
@@ -252,11 +282,11 @@ class FederationStore:
     async def next_due(self) -> int | None:
         return await self.pool.fetchval("SELECT min(next_attempt_at) FROM deliveries WHERE state = 'pending'")
 
-    async def delivered(self, delivery_id: int, now: int) -> None:
+    async def delivered(self, delivery_ids: list[int], now: int) -> None:
         await self.pool.execute(
             "UPDATE deliveries SET state = 'delivered', delivered_at = $2, last_error = NULL,"
-            " claimed_at = NULL WHERE id = $1",
-            delivery_id,
+            " claimed_at = NULL WHERE id = ANY($1::bigint[])",
+            delivery_ids,
             now,
         )
 
