@@ -8,10 +8,11 @@ strings use standard JSON escapes with raw UTF-8 (D-16).
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from typing import Any
+
+import orjson
 
 _EMPTY: tuple[Any, ...] = (None, "", [], {})
 _TOP_LEVEL_DROPPED_WHEN_EMPTY = ("app", "attachments", "mentions", "refs", "content", "licenses")
@@ -27,18 +28,33 @@ def _fold_original_entity(obj: Any) -> None:
         obj["entity"] = obj.pop("original_entity")
 
 
+def _copy_items(value: Any) -> Any:
+    """A list of objects copied one level deep: reduction edits the objects, not their values."""
+    if isinstance(value, list):
+        return [dict(item) if isinstance(item, dict) else item for item in value]
+    return value
+
+
 def reduce_post(post: dict[str, Any]) -> dict[str, Any]:
-    """Step 1 of §2.14: the copy of the post that gets hashed."""
-    p = copy.deepcopy(post)
+    """Step 1 of §2.14: the copy of the post that gets hashed (the input is not changed;
+    only the members reduction edits are copied, `content` is shared)."""
+    p = dict(post)
     p.pop("permissions", None)
     p.pop("received_at", None)
-    version = p.get("version") if isinstance(p.get("version"), dict) else None
+    version = dict(p["version"]) if isinstance(p.get("version"), dict) else None
     if version is not None:
+        p["version"] = version
         version.pop("id", None)
         version.pop("received_at", None)
-    app = p.get("app") if isinstance(p.get("app"), dict) else None
+        if "parents" in version:
+            version["parents"] = _copy_items(version["parents"])
+    app = dict(p["app"]) if isinstance(p.get("app"), dict) else None
     if app is not None:
+        p["app"] = app
         app.pop("id", None)
+    for key in ("mentions", "refs"):
+        if key in p:
+            p[key] = _copy_items(p[key])
 
     parents = version.get("parents") if version is not None else None
     items: list[Any] = []
@@ -107,11 +123,32 @@ def _encode(value: Any, out: list[str]) -> None:
         out.append(json.dumps(value, ensure_ascii=False))
 
 
+def _has_float(value: Any) -> bool:
+    if isinstance(value, float):
+        return True
+    if isinstance(value, dict):
+        return any(_has_float(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_float(v) for v in value)
+    return False
+
+
 def canonical_json(post: dict[str, Any]) -> bytes:
-    """Steps 1 and 2 of §2.14: the exact bytes that are hashed."""
-    out: list[str] = []
-    _encode(reduce_post(post), out)
-    return "".join(out).encode("utf-8")
+    """Steps 1 and 2 of §2.14: the exact bytes that are hashed.
+
+    orjson with sorted keys writes exactly this form (no whitespace, keys in code point
+    order, raw UTF-8, standard escapes); `_encode` states the rule and is the fallback
+    for integers beyond 64 bits, which orjson refuses.
+    """
+    reduced = reduce_post(post)
+    if _has_float(reduced):
+        raise ValueError("floats are not allowed in posts")
+    try:
+        return orjson.dumps(reduced, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        out: list[str] = []
+        _encode(reduced, out)
+        return "".join(out).encode("utf-8")
 
 
 def version_id(post: dict[str, Any]) -> str:

@@ -125,3 +125,41 @@ def test_float_cannot_be_canonicalised() -> None:
 
 def test_attachment_digest_matches_recorded_example() -> None:
     assert digest(b"example attachment data").startswith("9585ac48e055ed49")
+
+
+def test_fast_serialisation_equals_the_stated_rule_for_tricky_text() -> None:
+    from tent.canonical import _encode
+
+    post = {
+        "id": "a",
+        "entity": "https://e.example",
+        "type": "https://x.example/t/v0#",
+        "published_at": 1,
+        "version": {"published_at": 1},
+        "content": {
+            "text": 'a\nb\t"\\/é😀\u2028\x00\x1f\x7f',
+            "é": 1,
+            "e": 2,
+            "Z": 3,
+            "😀": 4,
+            "\uffff": 5,
+            "big": 10**18,
+            "neg": -5,
+            "list": [True, None, {"y": 1, "x": 2}],
+        },
+    }
+    out: list[str] = []
+    _encode(reduce_post(post), out)
+    assert canonical_json(post) == "".join(out).encode("utf-8")
+
+
+def test_integers_beyond_64_bits_still_canonicalise() -> None:
+    post = {
+        "id": "a",
+        "entity": "https://e.example",
+        "type": "https://x.example/t/v0#",
+        "published_at": 1,
+        "version": {"published_at": 1},
+        "content": {"n": 2**70},
+    }
+    assert b'"n":1180591620717411303424' in canonical_json(post)

@@ -82,6 +82,8 @@ class Principal:
             return Visibility()
         if self.kind == "authorized_app":
             private = tuple(self.read_types) + tuple(self.write_types)
+            if "all" in private:
+                return Visibility()  # reads everything, like the owner: the simplest query
             return Visibility(private_types=private)
         return Visibility(own_entity=own_entity, private_types=(), peer_entity=self.entity,
                           peer_groups=self.groups)

@@ -197,7 +197,10 @@ class Outbox:
         delay = next_delay(
             d.attempts, self.settings.delivery_retry_base, retry_after=outcome.retry_after, rng=self.rng
         )
+        # The failure post is written before the row changes state, so whoever sees the
+        # state also finds the post (a crash in between repeats the post, never loses it).
         if outcome.permanent or gives_up(d.created_at, now, self.settings.delivery_give_up_after, delay):
+            await self._report(d, "permanent", outcome.reason or "delivery_failed")
             await self.store.failed(d.id, error)
             log.warning(
                 "delivery of %s/%s to %s %s failed for good after %d attempts: %s",
@@ -208,9 +211,10 @@ class Outbox:
                 d.attempts,
                 error,
             )
-            await self._report(d, "permanent", outcome.reason or "delivery_failed")
             return
         first_report = d.mentioned and d.kind == "entity" and not d.reported
+        if first_report:
+            await self._report(d, "temporary", outcome.reason or "delivery_failed")
         await self.store.retry_later(d.id, now + int(delay * 1000), error, first_report)
         log.info(
             "delivery of %s/%s to %s %s failed (attempt %d): %s; next try in %.1f s",
@@ -222,8 +226,6 @@ class Outbox:
             error,
             delay,
         )
-        if first_report:
-            await self._report(d, "temporary", outcome.reason or "delivery_failed")
 
     async def _report(self, d: Delivery, status: str, reason: str) -> None:
         """A delivery-failure post, for recipients the failed post mentions (§7.9, D-45)."""
