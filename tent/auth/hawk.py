@@ -197,22 +197,30 @@ def _same(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
 
 
-def _parse_attributes(header: str) -> dict[str, str]:
-    """Split ``Hawk k="v", …`` into a dict, reusing mohawk's strict grammar.
+_ATTRIBUTE = re.compile(r'\s*([a-z]+)="([ !#-\[\]-~]*)"\s*(?:,|$)')
+_KEYS = frozenset({"id", "ts", "nonce", "hash", "ext", "mac", "app", "dlg"})
 
-    mohawk rejects unknown keys, duplicates, characters outside Hawk's header alphabet (no
-    ``"`` or ``\\``) and leftovers; every such failure becomes the same generic 403.
-    """
+
+def _parse_attributes(header: str) -> dict[str, str]:
+    """Split ``Hawk k="v", …`` into a dict, with Hawk's strict grammar: known keys only, each
+    once, values from the header alphabet (no ``"`` or ``\\``), nothing left over. Every
+    failure is the same generic 403. (Hand-written rather than mohawk's parser: this runs on
+    every request and mohawk's was a tenth of a feed request's time, measured.)"""
     scheme, _, rest = header.strip().partition(" ")
     if scheme.lower() != "hawk":
         raise _fail("Unsupported authentication scheme")
     rest = rest.strip()
     if not rest:
         raise _fail("Missing attributes")
-    try:
-        return dict(mohawk.util.parse_authorization_header("Hawk " + rest))
-    except (mohawk.exc.HawkFail, ValueError, UnicodeDecodeError) as exc:
-        raise _fail("Bad header format") from exc
+    attrs: dict[str, str] = {}
+    pos = 0
+    while pos < len(rest):
+        m = _ATTRIBUTE.match(rest, pos)
+        if m is None or m.group(1) not in _KEYS or m.group(1) in attrs or m.end() == pos:
+            raise _fail("Bad header format")
+        attrs[m.group(1)] = m.group(2)
+        pos = m.end()
+    return attrs
 
 
 def _url_parts(url: str) -> tuple[str, str, int]:
