@@ -130,14 +130,12 @@ class Outbox:
             await self._wait()
 
     async def _claim(self) -> int:
-        """Claim as many rows as there are free sending slots, once an eighth of them are
+        """Claim as many rows as there are free sending slots, once a quarter of them are
         free: one claim query per batch rather than per finished send, and slots refilled
         before the pipeline drains."""
-        while self.inflight and len(self.inflight) > self.concurrency - max(self.concurrency // 8, 1):
+        while self.inflight and len(self.inflight) > self.concurrency - max(self.concurrency // 4, 1):
             await asyncio.wait(self.inflight, return_when=asyncio.FIRST_COMPLETED)
         batch = await self.store.claim(now_ms(), LEASE_MS, self.concurrency - len(self.inflight))
-        if batch:
-            await self.store.prime_relationships([d.target for d in batch if d.kind == "entity"])
         for delivery in batch:
             task = asyncio.create_task(self._send(delivery))
             self.inflight.add(task)

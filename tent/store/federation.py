@@ -102,19 +102,6 @@ class FederationStore:
             self._relationships[entity] = (time.monotonic() + RELATIONSHIP_CACHE_SECONDS, rel)
         return rel
 
-    async def prime_relationships(self, entities: list[str]) -> None:
-        """Load the active relationships of a claimed batch in one query (a fan-out to many
-        peers would otherwise read one row per delivery)."""
-        missing = [e for e in dict.fromkeys(entities) if e not in self._relationships]
-        if not missing:
-            return
-        rows = await self.pool.fetch(
-            "SELECT * FROM relationships WHERE entity = ANY($1::text[]) AND active", missing
-        )
-        expires = time.monotonic() + RELATIONSHIP_CACHE_SECONDS
-        for row in rows:
-            self._relationships[row["entity"]] = (expires, Relationship._from_row(row))
-
     async def save_relationship(self, rel: Relationship, now: int, conn: Any = None) -> None:
         self._relationships.pop(rel.entity, None)
         await (conn or self.pool).execute(
@@ -255,18 +242,38 @@ class FederationStore:
     async def claim(self, now: int, lease_ms: int, limit: int) -> list[Delivery]:
         """Due rows, leased to us. Each recipient gets its posts in the order they were made:
         only its oldest pending row (its head, found in one pass over the pending index) is
-        ever claimable (per-recipient FIFO)."""
+        ever claimable (per-recipient FIFO). The recipients' relationships come back in the
+        same round trip and fill the relationship cache (a fan-out reaches many peers)."""
         rows = await self.pool.fetch(
             "WITH heads AS ("
             " SELECT DISTINCT ON (kind, target) id, next_attempt_at FROM deliveries"
-            " WHERE state = 'pending' ORDER BY kind, target, id)"
+            " WHERE state = 'pending' ORDER BY kind, target, id),"
+            " claimed AS ("
             " UPDATE deliveries SET next_attempt_at = $2, attempts = attempts + 1, claimed_at = $1"
             " WHERE id IN (SELECT d.id FROM deliveries d JOIN heads h ON h.id = d.id"
             "   WHERE h.next_attempt_at <= $1 ORDER BY h.next_attempt_at, d.id LIMIT $3"
             "   FOR UPDATE OF d SKIP LOCKED)"
-            f" RETURNING {_DELIVERY_COLUMNS}",
-            now, now + lease_ms, limit,
+            f" RETURNING {_DELIVERY_COLUMNS})"
+            " SELECT c.*, r.entity AS r_entity, r.our_post_id, r.our_credentials_id,"
+            " r.remote_credentials, r.remote_meta, r.active"
+            " FROM claimed c LEFT JOIN relationships r ON c.kind = 'entity' AND r.entity = c.target"
+            " AND r.active",
+            now,
+            now + lease_ms,
+            limit,
         )
+        expires = time.monotonic() + RELATIONSHIP_CACHE_SECONDS
+        for row in rows:
+            if row["r_entity"] is not None:
+                rel = Relationship(
+                    row["r_entity"],
+                    row["our_post_id"],
+                    row["our_credentials_id"],
+                    row["remote_credentials"],
+                    row["remote_meta"],
+                    row["active"],
+                )
+                self._relationships[rel.entity] = (expires, rel)
         return [Delivery._from_row(r) for r in rows]
 
     async def release_leases(self, now: int) -> int:
