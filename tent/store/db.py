@@ -42,7 +42,11 @@ async def create_pool(dsn: str, size: int = 10) -> asyncpg.Pool:
 def migration_files() -> list[tuple[int, str, str]]:
     """(number, name, sql) for every migration shipped with the package, in order."""
     found = []
-    for entry in resources.files("tent.migrations").iterdir():
+    try:
+        folder: Any = resources.files("tent.migrations")
+    except ModuleNotFoundError:  # running from a source checkout: the folder at the top
+        folder = Path(__file__).resolve().parents[2] / "migrations"
+    for entry in folder.iterdir():
         m = _MIGRATION_RE.match(entry.name)
         if m:
             found.append((int(m.group(1)), entry.name, entry.read_text()))
