@@ -76,6 +76,7 @@ class Response:
 class HttpClient:
     def __init__(self, allow_private: bool) -> None:
         self.allow_private = allow_private
+        self._hosts: dict[str, bool] = {}
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
                 resolver=GuardedResolver(allow_private), limit=200, ttl_dns_cache=60
@@ -90,14 +91,24 @@ class HttpClient:
         parsed = URL(url, encoded=True)
         if parsed.scheme not in ("http", "https") or not parsed.host:
             raise RequestRefused(f"not an http(s) URL: {url}")
-        if not self.allow_private:
-            try:
-                literal = _public(parsed.host)
-            except ValueError:
-                literal = True  # a name: checked by the resolver after DNS
-            if not literal:
-                raise RequestRefused(f"refusing to connect to a private address: {parsed.host}")
+        if not self.allow_private and not self._host_allowed(parsed.host):
+            raise RequestRefused(f"refusing to connect to a private address: {parsed.host}")
         return parsed
+
+    def _host_allowed(self, host: str) -> bool:
+        """Literal addresses are checked here (aiohttp does not resolve them); names are
+        checked by the resolver after DNS. Remembered per host: a fan-out asks thousands of
+        times."""
+        known = self._hosts.get(host)
+        if known is None:
+            try:
+                known = _public(host)
+            except ValueError:
+                known = True
+            if len(self._hosts) > 10_000:
+                self._hosts.clear()
+            self._hosts[host] = known
+        return known
 
     async def request(
         self,
@@ -124,7 +135,9 @@ class HttpClient:
                     if resp.status == 303:
                         method, data = "GET", None
                     continue
-                body = bytearray()
+                if resp.content_length is not None and resp.content_length <= max_bytes:
+                    return Response(resp.status, resp.headers, await resp.read(), url)
+                body = bytearray()  # no length, or too long: read no more than the limit
                 async for chunk in resp.content.iter_chunked(64 * 1024):
                     body += chunk
                     if len(body) > max_bytes:

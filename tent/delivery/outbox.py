@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections import deque
 from typing import Any
 
 import asyncpg
@@ -72,6 +73,7 @@ class Outbox:
         self.concurrency = concurrency
         self.wake = asyncio.Event()
         self.inflight: set[asyncio.Task[None]] = set()
+        self.queue: deque[Delivery] = deque()  # claimed (leased) rows waiting for a slot
         self.rng = random.Random()
         self._task: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
@@ -129,18 +131,28 @@ class Outbox:
                 continue
             await self._wait()
 
-    async def _claim(self) -> int:
-        """Claim as many rows as there are free sending slots, once a quarter of them are
-        free: one claim query per batch rather than per finished send, and slots refilled
-        before the pipeline drains."""
-        while self.inflight and len(self.inflight) > self.concurrency - max(self.concurrency // 4, 1):
-            await asyncio.wait(self.inflight, return_when=asyncio.FIRST_COMPLETED)
-        batch = await self.store.claim(now_ms(), LEASE_MS, self.concurrency - len(self.inflight))
-        for delivery in batch:
-            task = asyncio.create_task(self._send(delivery))
+    def _start_queued(self) -> None:
+        while self.queue and len(self.inflight) < self.concurrency:
+            task = asyncio.create_task(self._send(self.queue.popleft()))
             self.inflight.add(task)
             task.add_done_callback(self.inflight.discard)
-        return len(batch)
+
+    async def _claim(self) -> int:
+        """Keep every sending slot busy from a local queue of claimed rows, topped up with one
+        claim query for many rows whenever it runs low (the claim query, not the sending,
+        bounded a fan-out when each claim fetched only the free slots' worth)."""
+        self._start_queued()
+        if len(self.queue) <= self.concurrency // 4:
+            want = 2 * self.concurrency - len(self.queue) - len(self.inflight)
+            batch = await self.store.claim(now_ms(), LEASE_MS, want) if want > 0 else []
+            self.queue.extend(batch)
+            self._start_queued()
+            if batch:
+                return len(batch)
+        if self.queue and self.inflight:  # every slot busy: go on when one frees
+            await asyncio.wait(self.inflight, return_when=asyncio.FIRST_COMPLETED)
+            return 1
+        return 0
 
     async def _flush_loop(self) -> None:
         while True:
