@@ -1,3 +1,3 @@
-"""Talking to other servers: the outbox worker, the discovery client, relationship
-initiation and request proxying live here. Federation is its own work item; nothing in
-the server calls out to other servers yet."""
+"""Talking to other servers: the outbox worker (`outbox`), relationships, notifications,
+webhooks and proxy fetches (`federation`), the discovery client (`discovery`), and the one
+guarded HTTP client they all use (`client`)."""
