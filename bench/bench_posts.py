@@ -538,11 +538,20 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print("wrk is not installed; on Debian/Ubuntu: apt-get install -y wrk", file=sys.stderr)
         return 2
+    return run_cleaning_up(bench, args, "tent-bench-")
+
+
+Bench = Callable[[argparse.Namespace, Path, list[Callable[[], object]]], int]
+
+
+def run_cleaning_up(bench_fn: Bench, args: argparse.Namespace, prefix: str) -> int:
+    """Run a benchmark in a scratch directory; whatever it started is stopped and dropped
+    afterwards (processes first, then databases, then PostgreSQL), also on Ctrl-C/SIGTERM."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up as on Ctrl-C
-    workdir = Path(tempfile.mkdtemp(prefix="tent-bench-"))
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
     cleanups: list[Callable[[], object]] = []
     try:
-        return bench(args, workdir, cleanups)
+        return bench_fn(args, workdir, cleanups)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -550,7 +559,7 @@ def main() -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:
-        for cleanup in reversed(cleanups):  # servers first, then databases, then PostgreSQL
+        for cleanup in reversed(cleanups):
             try:
                 cleanup()
             except Exception as exc:

@@ -24,7 +24,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -48,6 +47,7 @@ from bench_posts import (
     log_tail,
     owner_credentials,
     rss_mb,
+    run_cleaning_up,
     start,
     stop,
     tent_command,
@@ -552,24 +552,7 @@ def main() -> int:
         return 0
     if args.peers < 1:
         parser.error("--peers must be at least 1")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up as on Ctrl-C
-    workdir = Path(tempfile.mkdtemp(prefix="tent-fanout-"))
-    cleanups: list[Callable[[], object]] = []
-    try:
-        return bench(args, workdir, cleanups)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except (RuntimeError, OSError, asyncpg.PostgresError, subprocess.TimeoutExpired) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        for cleanup in reversed(cleanups):  # processes first, then the database, then PostgreSQL
-            try:
-                cleanup()
-            except Exception as exc:
-                print(f"cleanup: {exc!r}", file=sys.stderr)
-        shutil.rmtree(workdir, ignore_errors=True)
+    return run_cleaning_up(bench, args, "tent-fanout-")
 
 
 if __name__ == "__main__":
