@@ -1,4 +1,4 @@
-"""Canonical post JSON and version ids (PROTOCOL.md §2.14).
+"""Canonical post JSON and version ids (docs/protocol.md §2.14).
 
 The version id is the hex of the first 256 bits of SHA-512 over a reduced, whitespace-free,
 key-sorted rendering of the post. Every server must produce the same bytes, so the rules are

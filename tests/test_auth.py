@@ -1,5 +1,5 @@
 """Hawk on every endpoint: good requests pass and are answered signed; every kind of bad
-request gets the right status and header (PROTOCOL.md §4, D-32, D-33, D-34, D-52)."""
+request gets the right status and header (docs/protocol.md §4, D-32, D-33, D-34, D-52)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Two and three servers on loopback exchanging real HTTP: relationships, subscriptions,
-notifications, deletes, meta changes, proxying (PROTOCOL.md §7, §8)."""
+notifications, deletes, meta changes, proxying (docs/protocol.md §7, §8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Hawk primitives: the Tent test vectors of PROTOCOL.md §4.10 and the failure modes of §4.6–4.9."""
+"""Hawk primitives: the Tent test vectors of docs/protocol.md §4.10 and the failure modes of §4.6–4.9."""
 
 from __future__ import annotations
 

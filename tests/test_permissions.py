@@ -1,4 +1,4 @@
-"""Permissions on every read path, for every kind of requester (PROTOCOL.md §5, D-10, D-13,
+"""Permissions on every read path, for every kind of requester (docs/protocol.md §5, D-10, D-13,
 D-23, D-26, D-35). Private posts, private versions and private mentions carry unique
 markers; a requester may see a marker only if the matrix below says so, through any path."""
 

@@ -1,4 +1,4 @@
-"""Creating, reading, versioning and deleting posts (PROTOCOL.md §3.1–§3.4)."""
+"""Creating, reading, versioning and deleting posts (docs/protocol.md §3.1–§3.4)."""
 
 from __future__ import annotations
 

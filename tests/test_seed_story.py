@@ -1,9 +1,10 @@
-"""The example conversation of seed 000, told in Tent v0.3 between three servers on
-loopback: Jerrold posts to his "friends" group (Kavon and Shirley); the servers deliver it;
-Kavon's client gets it at once while Shirley's client is in maintenance (503); Kavon replies
-and Jerrold's client is told; Jerrold reposts the reply to his friends; Shirley's client
-comes back and receives both posts, in order, once; finally Shirley's client asks her server
-for a post of Jerrold's she may not read, and the origin's 404 comes back unchanged."""
+"""The example conversation of seed 000 (docs/protocol.md Appendix B), told in Tent v0.3
+between three servers on loopback: Jerrold posts to his "friends" group (Kavon and Shirley);
+the servers deliver it; Kavon's client gets it at once while Shirley's client is in
+maintenance (503); Kavon replies and Jerrold's client is told; Jerrold reposts the reply to
+his friends; Shirley's client comes back and receives both posts, in order, once; finally
+Shirley's client asks her server for a post of Jerrold's she may not read, and the origin's
+404 comes back unchanged."""
 
 from __future__ import annotations
 

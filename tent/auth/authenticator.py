@@ -1,4 +1,4 @@
-"""Who is asking: Hawk headers and bewits turned into a Principal (PROTOCOL.md §4, §5.1).
+"""Who is asking: Hawk headers and bewits turned into a Principal (docs/protocol.md §4, §5.1).
 
 The server's own credentials act as the owner (they sign the bewit URLs the server hands
 out); any other key id names a credentials post, and the post that one mentions decides the

@@ -1,4 +1,4 @@
-"""Hawk 1.0 ("hawk.1") primitives for Tent v0.3 (PROTOCOL.md §4): parsing, verifying and signing.
+"""Hawk 1.0 ("hawk.1") primitives for Tent v0.3 (docs/protocol.md §4): parsing, verifying and signing.
 
 Everything here is pure (no database, no aiohttp web objects) so the request layer can fetch
 credentials asynchronously first and then call these functions with plain values, and so the
@@ -7,7 +7,7 @@ test vectors of §4.10 can be checked without a server.
 mohawk computes the MACs, payload hashes and ``tsm`` values (it reproduces Tent's vectors) and
 parses the header attributes. It is *not* used for whole-request verification because its
 callbacks are synchronous and its bewit decoder cannot read Tent's unpadded URL-safe bewits
-(shared/NOTES.md), so the verification order of §4.6 and the bewit format of §4.9 live here.
+(docs/notes.md), so the verification order of §4.6 and the bewit format of §4.9 live here.
 """
 
 from __future__ import annotations
@@ -227,7 +227,7 @@ def _url_parts(url: str) -> tuple[str, str, int]:
     """(request-uri, host, port) exactly as an aiohttp client will send ``URL(url, encoded=True)``.
 
     ``encoded=True`` stops yarl from re-encoding the path (``%3A`` → ``:``), which would make
-    the peer MAC different bytes than we signed (shared/NOTES.md "Hawk and URLs"). Callers must
+    the peer MAC different bytes than we signed (docs/notes.md "Hawk and URLs"). Callers must
     send the request with the same ``URL(url, encoded=True)``.
     """
     u = URL(url, encoded=True)

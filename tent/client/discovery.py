@@ -1,4 +1,4 @@
-"""Discovery (PROTOCOL.md §1.3): from an entity URL to its meta post and servers.
+"""Discovery (docs/protocol.md §1.3): from an entity URL to its meta post and servers.
 
 HEAD first (cheap, and the header form is the preferred one), then GET for servers that only
 put the link in the HTML head or only answer GET; relative links are resolved against the URL

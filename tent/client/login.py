@@ -1,4 +1,4 @@
-"""Logging in: register an app, get it authorized, keep the token (PROTOCOL.md §6).
+"""Logging in: register an app, get it authorized, keep the token (docs/protocol.md §6).
 
 Two ways to get the owner's approval:
 

@@ -1,4 +1,4 @@
-"""posts_feed and list parameters, and their `pages` links (PROTOCOL.md §3.6, D-25, D-28, D-54).
+"""posts_feed and list parameters, and their `pages` links (docs/protocol.md §3.6, D-25, D-28, D-54).
 
 Pagination is keyset pagination on (sort timestamp, version id): a link names the boundary
 post, so walking `next` never skips or repeats a post even when new posts arrive meanwhile.

@@ -1,4 +1,4 @@
-"""Building the stored form of a post: every member the server sets (PROTOCOL.md §3.1, §3.3).
+"""Building the stored form of a post: every member the server sets (docs/protocol.md §3.1, §3.3).
 
 Pure functions of the validated body, the clock and the caller, so the rules about ids and
 timestamps are tested without a database.

@@ -1,4 +1,4 @@
-"""Who is asking, and what they may read and write (PROTOCOL.md §5).
+"""Who is asking, and what they may read and write (docs/protocol.md §5).
 
 Every read path asks the Principal, so adding a new kind of requester means adding a
 constructor here, not touching handlers.

@@ -1,4 +1,4 @@
-"""How a stored post looks to a given requester (PROTOCOL.md §2.13, D-13)."""
+"""How a stored post looks to a given requester (docs/protocol.md §2.13, D-13)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""OAuth for apps (PROTOCOL.md §6): app registration side effects, oauth_auth with the
+"""OAuth for apps (docs/protocol.md §6): app registration side effects, oauth_auth with the
 owner's approval (or automatic in test mode), and the token exchange."""
 
 from __future__ import annotations
