@@ -10,12 +10,12 @@ import pytest
 
 from tent.canonical import canonical_json, digest, reduce_post, version_id
 
-SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec"
+DATA = Path(__file__).resolve().parent / "data"
 
 
 def _example_posts() -> list[dict]:
     """Every post with a version id in the recorded request/response pairs."""
-    examples = json.loads((SPEC / "api_examples.json").read_text())
+    examples = json.loads((DATA / "api_examples.json").read_text())
     found: list[dict] = []
 
     def walk(value: object) -> None:
