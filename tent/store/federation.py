@@ -119,12 +119,15 @@ class FederationStore:
             rel.active,
             now,
         )
+        # Dropped again after the write: a lookup that ran meanwhile may have cached the old row.
+        self._relationships.pop(rel.entity, None)
 
     async def set_remote_meta(self, entity: str, meta: dict[str, Any], now: int) -> None:
         self._relationships.pop(entity, None)
         await self.pool.execute(
             "UPDATE relationships SET remote_meta = $2, updated_at = $3 WHERE entity = $1", entity, meta, now
         )
+        self._relationships.pop(entity, None)  # a lookup during the UPDATE re-cached the old row
 
     async def recipients_of(self, entity: str, post_id: str, conn: Any = None) -> list[str]:
         """Entities that were sent (or are being sent) some version of a post."""
