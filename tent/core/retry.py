@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from http import HTTPStatus
 
 MAX_DELAY = 6 * 3600.0
 JITTER = (0.8, 1.4)
@@ -22,16 +23,24 @@ class Outcome:
     detail: str = ""
 
 
+def describe_status(status: int) -> str:
+    """`HTTP 503 Service Unavailable`: the code for searching, the phrase for reading."""
+    try:
+        return f"HTTP {status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"HTTP {status}"
+
+
 def classify_status(status: int, retry_after: float | None = None) -> Outcome:
     """Any 2xx delivers (D-41); above 500 is unreachable (§7.9); 4xx other than 401/408/429
     will not heal by waiting."""
     if 200 <= status < 300:
         return Outcome(True)
     if status > 500:
-        return Outcome(False, "unreachable", retry_after=retry_after, detail=f"HTTP {status}")
+        return Outcome(False, "unreachable", retry_after=retry_after, detail=describe_status(status))
     if 400 <= status < 500 and status not in RETRYABLE_4XX:
-        return Outcome(False, "delivery_failed", permanent=True, detail=f"HTTP {status}")
-    return Outcome(False, "delivery_failed", retry_after=retry_after, detail=f"HTTP {status}")
+        return Outcome(False, "delivery_failed", permanent=True, detail=describe_status(status))
+    return Outcome(False, "delivery_failed", retry_after=retry_after, detail=describe_status(status))
 
 
 def next_delay(

@@ -15,6 +15,7 @@ import aiohttp
 
 from tent.core.media import POST
 from tent.delivery.client import HttpClient, RequestRefused
+from tent.delivery.explain import describe_error, host_of
 
 META_REL = "https://tent.io/rels/meta-post"
 META_BASE = "https://tent.io/types/meta/v0"
@@ -91,7 +92,7 @@ class Discovery:
                     parser.feed(page.body.decode("utf-8", "replace"))
                     links = [urljoin(page.url, link) for link in parser.links]
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise DiscoveryFailed(f"{entity} unreachable: {exc!r}", "unreachable") from exc
+            raise DiscoveryFailed(describe_error(exc, host_of(entity)), "unreachable") from exc
         except RequestRefused as exc:
             raise DiscoveryFailed(str(exc)) from exc
         if not links:

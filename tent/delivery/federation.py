@@ -20,9 +20,10 @@ from tent.core import media
 from tent.core.posts import build_new_post, build_new_version, now_ms
 from tent.core.principal import ANONYMOUS, Principal, principal_for_credentials
 from tent.core.render import render_post
-from tent.core.retry import Outcome, classify_status, parse_retry_after
+from tent.core.retry import Outcome, classify_status, describe_status, parse_retry_after
 from tent.delivery.client import HttpClient, RequestRefused, Response
 from tent.delivery.discovery import Discovery, DiscoveryFailed, servers
+from tent.delivery.explain import describe_error, host_of
 from tent.publish import Publisher
 from tent.store.federation import Delivery, FederationStore, Relationship
 from tent.store.posts import PostStore
@@ -216,17 +217,18 @@ class Federation:
                     },
                 )
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                last_error = f"unreachable: {exc!r}"
+                last_error = describe_error(exc, host_of(url))
                 continue
             if resp.status > 500:
                 last_error = f"HTTP {resp.status}"
                 continue
             if resp.status != 200:
                 raise RelationshipFailed(
-                    f"{entity} refused the relationship: HTTP {resp.status} {resp.body[:200]!r}"
+                    f"{entity} refused the relationship: {describe_status(resp.status)}"
+                    f" {resp.body[:200].decode('utf-8', 'replace')}"
                 )
             return await self._complete(entity, rel, ra, meta, resp)
-        raise RelationshipFailed(f"{entity} unreachable: {last_error}", "unreachable")
+        raise RelationshipFailed(last_error, "unreachable")
 
     async def _complete(
         self, entity: str, rel: Relationship, ra: dict[str, Any], meta: dict[str, Any], resp: Response
@@ -375,7 +377,7 @@ class Federation:
         except RelationshipFailed as exc:
             return Outcome(False, exc.reason, detail=str(exc))
         except (aiohttp.ClientError, OSError, TimeoutError, RequestRefused, ValueError) as exc:
-            return Outcome(False, "relationship_failed", detail=repr(exc))
+            return Outcome(False, "relationship_failed", detail=describe_error(exc, host_of(delivery.target)))
         body = found[1] if found else notification_body(post)
         content_type = media.post_media_type(post["type"], media.REL_NOTIFICATION)
         outcome = Outcome(False, "unreachable", detail="no server")
@@ -385,7 +387,7 @@ class Federation:
                     "PUT", url, rel.remote_credentials, body=body, content_type=content_type
                 )
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                outcome = Outcome(False, "unreachable", detail=repr(exc))
+                outcome = Outcome(False, "unreachable", detail=describe_error(exc, host_of(url)))
                 continue
             except RequestRefused as exc:
                 return Outcome(False, "delivery_failed", permanent=True, detail=str(exc))
@@ -421,7 +423,7 @@ class Federation:
                 content_type=content_type,
             )
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            return Outcome(False, "unreachable", detail=repr(exc))
+            return Outcome(False, "unreachable", detail=describe_error(exc, host_of(url)))
         except RequestRefused as exc:
             return Outcome(False, "delivery_failed", permanent=True, detail=str(exc))
         return classify_status(resp.status, parse_retry_after(resp.headers.get("Retry-After"), time.time()))

@@ -124,7 +124,7 @@ class Outbox:
             try:
                 claimed = await self._claim()
             except (asyncpg.PostgresError, OSError) as exc:
-                log.warning("outbox: cannot claim deliveries: %r", exc)
+                log.warning("outbox: cannot claim deliveries: %s", exc)
                 claimed = 0
                 await asyncio.sleep(1)
             if claimed:
@@ -161,7 +161,7 @@ class Outbox:
             try:
                 await self._flush()
             except (asyncpg.PostgresError, OSError) as exc:
-                log.warning("outbox: cannot record deliveries: %r", exc)
+                log.warning("outbox: cannot record deliveries: %s", exc)
                 await asyncio.sleep(1)
                 self._to_flush.set()
 
@@ -189,7 +189,9 @@ class Outbox:
             outcome = await self.federation.deliver(delivery)
         except Exception as exc:  # a bug or an unexpected reply must not kill the worker
             log.exception("delivery %d to %s crashed", delivery.id, delivery.target)
-            outcome = Outcome(False, "unreachable", detail=repr(exc))
+            outcome = Outcome(
+                False, "unreachable", detail=f"internal error ({type(exc).__name__}), see the log"
+            )
         try:
             await self._record(delivery, outcome)
         except Exception:
