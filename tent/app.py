@@ -13,13 +13,16 @@ from tent.auth.authenticator import Authenticator
 from tent.auth.hawk import Credentials
 from tent.bootstrap import ensure_meta_post, ensure_server_credentials
 from tent.config import Settings
+from tent.core.beacon import MANIFEST_PATH
 from tent.core.posts import now_ms
+from tent.delivery.beacon import TurfVerifier
 from tent.delivery.federation import Federation
 from tent.delivery.outbox import Outbox
 from tent.handlers import (
     attachments,
     auth_requests,
     batch,
+    beacon,
     cors,
     discovery,
     federation,
@@ -94,6 +97,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
             settings, app[POSTS], app[FEDERATION_STORE], app[PUBLISHER], app[SERVER_CREDENTIALS]
         )
         app[POSTS].listeners.append(app[FEDERATION].post_changed)
+        app[beacon.TURF_VERIFIER] = TurfVerifier(
+            app[FEDERATION].http, app[FEDERATION].discovery, settings.beacon_timeout
+        )
         outbox = Outbox(settings, app[FEDERATION_STORE], app[POSTS], app[FEDERATION], app[PUBLISHER])
         await outbox.start()
         app[OUTBOX] = outbox
@@ -112,6 +118,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 def add_routes(app: web.Application, prefix: str) -> None:
     r = app.router
+    # At the host's root whatever the entity's path: sites publish manifests there (seed 001).
+    r.add_get(MANIFEST_PATH, beacon.manifest)
     r.add_get(prefix + "/oauth/authorize", oauth.authorize)
     r.add_post(prefix + "/oauth/authorize", oauth.decide)
     r.add_post(prefix + "/oauth/token", oauth.token)

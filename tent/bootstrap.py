@@ -10,8 +10,10 @@ from typing import Any
 
 from tent import grants
 from tent.config import Settings
+from tent.core.beacon import public_keys
 from tent.core.posts import META_TYPE, build_new_post, build_new_version, new_id, now_ms
 from tent.grants import owner_settings_app
+from tent.keys import ensure_signing_keys
 from tent.store import db
 from tent.store.posts import PostStore
 
@@ -36,32 +38,48 @@ def endpoint_urls(settings: Settings) -> dict[str, str]:
     }
 
 
-def meta_content(settings: Settings, profile: dict[str, Any] | None) -> dict[str, Any]:
+def meta_content(
+    settings: Settings, profile: dict[str, Any] | None, keys: list[dict[str, Any]]
+) -> dict[str, Any]:
     return {
         "entity": settings.entity,
         "profile": profile or {},
         "servers": [{"version": "0.3", "preference": 0, "urls": endpoint_urls(settings)}],
+        "keys": public_keys(keys),
     }
 
 
-async def ensure_meta_post(settings: Settings, posts: PostStore) -> dict[str, Any]:
-    """Create the meta post, or a new version of it when the configured URLs changed."""
-    current = await posts.latest_of_type(settings.entity, META_TYPE)
-    if current is None:
-        post = build_new_post(
-            {"type": META_TYPE, "content": meta_content(settings, None)}, entity=settings.entity, now=now_ms()
-        )
-        await posts.create(post)
-        return post
-    content = meta_content(settings, current.get("content", {}).get("profile"))
+def meta_version(
+    settings: Settings, current: dict[str, Any], keys: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """A new version of the meta post when the entity, endpoints or keys changed, else None."""
+    content = meta_content(settings, current.get("content", {}).get("profile"), keys)
     if {k: current["content"].get(k) for k in content} == content:
-        return current
+        return None
     body = {
         "type": META_TYPE,
         "content": {**current["content"], **content},
         "version": {"parents": [{"version": current["version"]["id"]}]},
     }
-    post = build_new_version(body, current, now=now_ms())
+    return build_new_version(body, current, now=now_ms())
+
+
+async def ensure_meta_post(settings: Settings, posts: PostStore) -> dict[str, Any]:
+    """Create the meta post, or a new version of it when the configured URLs changed (or it
+    does not list the signing keys yet, which are made here at first start)."""
+    keys = await ensure_signing_keys(posts)
+    current = await posts.latest_of_type(settings.entity, META_TYPE)
+    if current is None:
+        post = build_new_post(
+            {"type": META_TYPE, "content": meta_content(settings, None, keys)},
+            entity=settings.entity,
+            now=now_ms(),
+        )
+        await posts.create(post)
+        return post
+    post = meta_version(settings, current, keys)
+    if post is None:
+        return current
     await posts.add_version(post)
     return post
 

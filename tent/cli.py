@@ -1,4 +1,5 @@
-"""`tent serve | migrate | credentials | status`: the command line, configured like the server."""
+"""`tent serve | migrate | credentials | passphrase | export | import | keys | status`: the command
+line, configured like the server."""
 
 from __future__ import annotations
 
@@ -35,7 +36,19 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Set the passphrase the owner signs in with to approve apps. "
                                         "Asks twice on a terminal; reads one line from standard "
                                         "input otherwise.")
-    for p in (serve, migrate, creds, phrase):
+    export = sub.add_parser("export", help="write the whole server as JSON Lines (holds secrets)",
+                            description="Write every post version, attachment, relationship, "
+                                        "credential, key and pending delivery as JSON Lines. The "
+                                        "file holds secrets: it is created readable by you only.")
+    export.add_argument("--output", "-o", metavar="FILE", help="write here (mode 0600) instead of stdout")
+    load = sub.add_parser("import", help="load an export into an empty database",
+                          description="Load a `tent export` file into an empty database, in one "
+                                      "transaction: a damaged file changes nothing.")
+    load.add_argument("file", metavar="FILE", help="the export file, or - for standard input")
+    keys = sub.add_parser("keys", help="the entity's Ed25519 signing keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    rotate = keys_sub.add_parser("rotate", help="add a key of the next life and publish it in the meta post")
+    for p in (serve, migrate, creds, phrase, export, load, rotate):
         _add_setting_flags(p)
     from tent.client.cli import configure as configure_status
 
@@ -54,23 +67,31 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def _store(settings: Settings) -> AsyncIterator[Any]:
+async def _pool(settings: Settings) -> AsyncIterator[Any]:
+    """The migrated database, without the posts a server makes for itself at start."""
     from tent.app import open_database
-    from tent.bootstrap import ensure_meta_post
     from tent.store import db
-    from tent.store.posts import PostStore
 
     dsn, embedded = await open_database(settings)
     pool = await db.create_pool(dsn, 2)
     try:
         async with pool.acquire() as conn:
             await db.migrate(conn)
-        store = PostStore(pool)
-        await ensure_meta_post(settings, store)
-        yield store
+        yield pool
     finally:
         await pool.close()
         del embedded
+
+
+@contextlib.asynccontextmanager
+async def _store(settings: Settings) -> AsyncIterator[Any]:
+    from tent.bootstrap import ensure_meta_post
+    from tent.store.posts import PostStore
+
+    async with _pool(settings) as pool:
+        store = PostStore(pool)
+        await ensure_meta_post(settings, store)
+        yield store
 
 
 async def _migrate(settings: Settings) -> None:
@@ -104,6 +125,44 @@ def _read_passphrase() -> str:
     if getpass.getpass("Again: ") != first:
         sys.exit("tent: the passphrases differ; nothing changed")
     return first
+
+
+def _progress(verb: str) -> Any:
+    """Progress on stderr, only when it is a terminal (a pipe or a log gets nothing)."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(lines: int, size: int = 0) -> None:
+        extra = f", {size / 1e6:.1f} MB" if size else ""
+        print(f"\r{verb} {lines} lines{extra}", end="", file=sys.stderr, flush=True)
+
+    return show
+
+
+async def _export(settings: Settings, output: str | None) -> None:
+    from tent import transfer
+    async with _pool(settings) as pool:
+        with transfer.private_output(output) as out:
+            await transfer.export(pool, settings.entity, out.write, _progress("exported"))
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+
+
+async def _import(settings: Settings, path: str) -> dict[str, int]:
+    from tent import transfer
+
+    async with _pool(settings) as pool:
+        if path == "-":
+            return await transfer.load(pool, settings.entity, sys.stdin.buffer, _progress("read"))
+        with open(path, "rb") as lines:
+            return await transfer.load(pool, settings.entity, lines, _progress("read"))
+
+
+async def _rotate(settings: Settings) -> int:
+    from tent import keys
+
+    async with _store(settings) as store:
+        return await keys.rotate(settings, store)
 
 
 def _serve(settings: Settings) -> None:
@@ -142,6 +201,21 @@ def main(argv: Sequence[str] | None = None) -> None:
             sys.exit(f"tent: the passphrase must have at least {MIN_LENGTH} characters")
         asyncio.run(_set_passphrase(settings, passphrase))
         print("owner passphrase set")
+    elif args.command == "export":
+        asyncio.run(_export(settings, args.output))
+    elif args.command == "import":
+        from tent.transfer import ImportFailed
+
+        try:
+            counts = asyncio.run(_import(settings, args.file))
+        except (ImportFailed, OSError) as exc:
+            sys.exit(f"tent: import failed, nothing was imported: {exc}")
+        print("imported:")
+        for kind, n in sorted(counts.items()):
+            print(f"  {kind}: {n}")
+    elif args.command == "keys":
+        life = asyncio.run(_rotate(settings))
+        print(f"signing key of life {life} added and published in the meta post")
     elif args.command == "credentials":
         creds = asyncio.run(_credentials(settings))
         if args.json:

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from tent.core.beacon import check_turf
+
 
 def _bool(value: str) -> bool:
     if value.strip().lower() in ("1", "true", "yes", "on"):
@@ -16,6 +18,10 @@ def _bool(value: str) -> bool:
     if value.strip().lower() in ("0", "false", "no", "off", ""):
         return False
     raise ValueError(f"not a boolean: {value!r}")
+
+
+def _turfs(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +82,18 @@ OPTIONS: tuple[Option, ...] = (
         "largest accepted attachment in bytes (default 104857600 = 100 MiB)",
     ),
     Option("db_pool_size", "TENT_DB_POOL_SIZE", int, "PostgreSQL connections (default 10)"),
+    Option(
+        "beacon_turfs",
+        "TENT_BEACON_TURFS",
+        _turfs,
+        "comma-separated bare domains the signed manifest vouches for (default: the entity's host)",
+    ),
+    Option(
+        "beacon_timeout",
+        "TENT_BEACON_TIMEOUT",
+        float,
+        "seconds allowed for checking a turf named by an authorization request (default 5)",
+    ),
     Option("log_level", "TENT_LOG_LEVEL", str, "DEBUG, INFO (default), WARNING or ERROR"),
 )
 
@@ -95,6 +113,8 @@ class Settings:
     max_attachment_size: int = 100 * 1024 * 1024
     db_pool_size: int = 10
     log_level: str = "INFO"
+    beacon_turfs: tuple[str, ...] = ()
+    beacon_timeout: float = 5.0
 
     def __post_init__(self) -> None:
         if not self.entity:
@@ -105,6 +125,13 @@ class Settings:
             raise ValueError("TENT_APP_APPROVAL must be 'owner' or 'auto'")
         if self.max_body_size < 1024:
             raise ValueError("TENT_MAX_BODY_SIZE must be at least 1024")
+        try:
+            turfs = tuple(check_turf(t) for t in self.beacon_turfs)
+        except ValueError as exc:
+            raise ValueError(f"TENT_BEACON_TURFS: {exc}") from None
+        object.__setattr__(self, "beacon_turfs", turfs)
+        if self.beacon_timeout <= 0:
+            raise ValueError("TENT_BEACON_TIMEOUT must be positive")
 
     @property
     def root(self) -> str:
@@ -119,6 +146,16 @@ class Settings:
     def public_host(self) -> str:
         """Host the clients sign Hawk requests for (the entity's, not the bind address)."""
         return (urlsplit(self.entity).hostname or "").lower()
+
+    @property
+    def turfs(self) -> tuple[str, ...]:
+        """The domains the manifest signs: configured, else the entity's host when it is one."""
+        if self.beacon_turfs:
+            return self.beacon_turfs
+        try:
+            return (check_turf(self.public_host),)
+        except ValueError:
+            return ()
 
     @property
     def public_port(self) -> int:

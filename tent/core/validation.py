@@ -193,6 +193,10 @@ CONTENT_SCHEMAS: dict[str, dict[str, Field]] = {
             True,
             min_items=1,
         ),
+        # The entity's signing keys by life (seed 001's manifest proofs are checked with them).
+        "keys": _arr(
+            _obj({"life": _int(True, minimum=1), "algorithm": _str(True), "public_key": _str(True)})
+        ),
     },
     "credentials": {
         "hawk_key": _str(True),

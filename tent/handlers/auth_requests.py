@@ -15,10 +15,13 @@ import orjson
 from aiohttp import web
 
 from tent import grants
+from tent.config import check_entity
+from tent.core.beacon import check_turf
 from tent.core.errors import NotFound, TentError, Unauthorized
 from tent.core.posts import now_ms
 from tent.core.principal import Principal
 from tent.handlers import owner
+from tent.handlers.beacon import TURF_VERIFIER
 from tent.handlers.common import AUTH_STORE, int_param, json_response, posts_of, principal_of, settings_of
 from tent.store.auth import AuthRequest
 
@@ -77,6 +80,7 @@ async def create(request: web.Request) -> web.Response:
     bad_code = isinstance(code, bool) or not isinstance(code, str | int) or len(str(code)) > 32
     if code is not None and bad_code:
         raise TentError("code must be a short string or integer")
+    turf, entity = _turf_and_entity(body)
     settings = settings_of(request)
     app = await posts_of(request).get(settings.entity, principal.app_post_id or "")
     if app is None:
@@ -97,8 +101,41 @@ async def create(request: web.Request) -> web.Response:
         "msg": body.get("msg"),
         "expire": expire,
     }
-    entry = await request.app[AUTH_STORE].add_request(app["id"], record, expire, time.time_ns())
+    outcome = None
+    if turf is not None and entity is not None:
+        record["turf"], record["entity"] = turf, entity
+        outcome = await request.app[TURF_VERIFIER].check(turf, entity)
+    entry = await request.app[AUTH_STORE].add_request(
+        app["id"],
+        record,
+        expire,
+        time.time_ns(),
+        turf_verified=outcome.verified if outcome else None,
+        turf_reason=outcome.reason if outcome else None,
+    )
     return json_response(request, _entry_json(request, entry))
+
+
+def _turf_and_entity(body: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The site asking and the entity that speaks for it (seed 001): both or neither."""
+    turf, entity = body.get("turf"), body.get("entity")
+    if turf is None and entity is None:
+        return None, None
+    if turf is None or entity is None:
+        raise TentError("turf and entity go together: the site asking and the entity that speaks for it")
+    try:
+        turf = check_turf(turf)
+    except ValueError:
+        raise TentError(
+            "turf must be a bare domain such as example.com (no scheme, port, path or trailing dot)"
+        ) from None
+    if not isinstance(entity, str) or len(entity) > 2048:
+        raise TentError("entity must be an entity URL")
+    try:
+        check_entity(entity)
+    except ValueError as exc:
+        raise TentError(str(exc).replace("TENT_ENTITY", "entity")) from None
+    return turf, entity
 
 
 async def _visible_entry(request: web.Request) -> tuple[AuthRequest, Principal]:

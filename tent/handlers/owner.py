@@ -158,12 +158,26 @@ def _request_item(entry: AuthRequest, csrf: str, action: str) -> str:
     if req.get("msg"):
         extra += f"<p>Message: {escape(str(req['msg']))}</p>"
     return (
-        f'<li class="request" data-stamp="{entry.stamp}">{details}{extra}'
+        f'<li class="request" data-stamp="{entry.stamp}">{_turf_line(entry)}{details}{extra}'
         f'<form method="post" action="{escape(action)}/{entry.stamp}">'
         f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
         '<button class="approve" type="submit" name="decision" value="approve">Approve</button>'
         '<button class="deny" type="submit" name="decision" value="deny">Deny</button>'
         "</form></li>"
+    )
+
+
+def _turf_line(entry: AuthRequest) -> str:
+    """The site the request claims to come from, and whether its signed manifest proved it."""
+    turf, entity = entry.request.get("turf"), entry.request.get("entity")
+    if not turf:
+        return ""
+    who = f' <span class="muted">(for {escape(str(entity))})</span>'
+    if entry.turf_verified:
+        return f'<p class="turf verified">{escape(str(turf))} — verified{who}</p>'
+    return (
+        f'<p class="turf unverified">claims {escape(str(turf))} — not verified: '
+        f"{escape(entry.turf_reason or 'unknown reason')}{who}</p>"
     )
 
 

@@ -29,7 +29,7 @@ h1{font-size:1.4rem} .app{border:1px solid #ccc;border-radius:8px;padding:1rem;m
 button{font-size:1rem;padding:.5rem 1.2rem;margin-right:.5rem;border-radius:6px;border:1px solid #888}
 button.approve{background:#1a7f37;color:#fff;border-color:#1a7f37} button.deny{background:#fff}
 input[type=password]{font-size:1rem;padding:.4rem;width:100%;box-sizing:border-box}
-.error{color:#b00}
+.error{color:#b00} .turf.verified{color:#1a7f37} .turf.unverified{color:#b00}
 """
 
 

@@ -40,6 +40,8 @@ class AuthRequest:
     result: str
     expire_at: int
     credentials_id: str | None
+    turf_verified: bool | None = None
+    turf_reason: str | None = None
 
     @classmethod
     def _from_row(cls, row: asyncpg.Record) -> AuthRequest:
@@ -50,13 +52,20 @@ class AuthRequest:
             row["result"],
             row["expire_at"],
             row["credentials_id"],
+            row["turf_verified"],
+            row["turf_reason"],
         )
 
     def as_json(self) -> dict[str, Any]:
-        return {"stamp": self.stamp, "request": self.request, "result": self.result}
+        out = {"stamp": self.stamp, "request": self.request, "result": self.result}
+        if self.turf_verified is not None:
+            out["turf_verified"] = self.turf_verified
+            if not self.turf_verified:
+                out["turf_reason"] = self.turf_reason
+        return out
 
 
-_REQUEST_COLUMNS = "stamp, app_id, request, result, expire_at, credentials_id"
+_REQUEST_COLUMNS = "stamp, app_id, request, result, expire_at, credentials_id, turf_verified, turf_reason"
 
 
 class AuthStore:
@@ -138,7 +147,14 @@ class AuthStore:
         )
 
     async def add_request(
-        self, app_id: str, request: dict[str, Any], expire_at: int, now_ns: int
+        self,
+        app_id: str,
+        request: dict[str, Any],
+        expire_at: int,
+        now_ns: int,
+        *,
+        turf_verified: bool | None = None,
+        turf_reason: str | None = None,
     ) -> AuthRequest:
         """A new request; its stamp is now in nanoseconds, bumped past any existing stamp."""
         now = now_ns // 1_000_000
@@ -146,7 +162,7 @@ class AuthStore:
         row = await self.pool.fetchrow(
             f"INSERT INTO auth_requests ({_REQUEST_COLUMNS}, updated_at)"
             " VALUES (GREATEST($1, (SELECT COALESCE(max(stamp), 0) + 1 FROM auth_requests)),"
-            " $2, $3, $4, $5, NULL, $6)"
+            " $2, $3, $4, $5, NULL, $7, $8, $6)"
             f" RETURNING {_REQUEST_COLUMNS}",
             now_ns,
             app_id,
@@ -154,6 +170,8 @@ class AuthStore:
             result,
             expire_at,
             now,
+            turf_verified,
+            turf_reason,
         )
         return AuthRequest._from_row(row)
 

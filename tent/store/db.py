@@ -84,6 +84,11 @@ async def get_state(conn: Any, key: str) -> Any:
     return await conn.fetchval("SELECT value FROM server_state WHERE key = $1", key)
 
 
+async def get_state_for_update(conn: Any, key: str) -> Any:
+    """The value, locked until the caller's transaction ends (read-modify-write)."""
+    return await conn.fetchval("SELECT value FROM server_state WHERE key = $1 FOR UPDATE", key)
+
+
 async def set_state(conn: Any, key: str, value: Any) -> None:
     await conn.execute(
         "INSERT INTO server_state (key, value) VALUES ($1, $2)"

@@ -44,6 +44,20 @@ SELECT seq FROM p
 """
 
 
+# The same insert keeping the row's seq (an import restores rows exactly).
+_INSERT_KEEPING_SEQ = _INSERT.replace(
+    "INSERT INTO posts (entity,", "INSERT INTO posts (seq, entity,", 1
+).replace("VALUES ($1,", "VALUES ($24, $1,", 1)
+
+
+async def restore_version(
+    conn: Any, post: dict[str, Any], *, seq: int, latest: bool, latest_public: bool
+) -> bool:
+    """Store an exported version as it was (its seq and flags); False if it already exists."""
+    args = _insert_args(post, latest, latest_public)
+    return await conn.fetchval(_INSERT_KEEPING_SEQ, *args, seq) is not None
+
+
 class Args:
     """Collects query arguments and hands out `$n` placeholders, so SQL is built safely."""
 
@@ -278,8 +292,8 @@ class PostStore:
             version,
         )
 
-    async def latest_of_type(self, entity: str, post_type: str) -> dict[str, Any] | None:
-        return await self.pool.fetchval(
+    async def latest_of_type(self, entity: str, post_type: str, conn: Any = None) -> dict[str, Any] | None:
+        return await (conn or self.pool).fetchval(
             "SELECT data FROM posts WHERE entity = $1 AND type = $2 AND latest"
             " ORDER BY received_at DESC LIMIT 1",
             entity,
