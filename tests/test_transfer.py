@@ -21,6 +21,7 @@ from tent.handlers.common import FEDERATION_STORE, POSTS
 from tent.handlers.owner import PASSPHRASE_KEY
 from tent.store import db
 from tent.store import transfer as store_transfer
+from tent.store.blobs import BlobStore
 from tests.conftest import STATUS, Tent
 from tests.fed_helpers import deliveries, eventually, subscribe, wait_copy, wait_delivered
 from tests.test_apps import authorize, register
@@ -283,3 +284,48 @@ async def test_every_table_is_exported_or_rebuilt(new_database) -> None:
     assert set(found["posts"]) == store_transfer.POST_COLUMNS | store_transfer.POST_DERIVED_COLUMNS
     assert set(found["blobs"]) == {"digest", "size", "created_at"}
     assert set(found["blob_chunks"]) == {"blob", "seq", "data"}
+
+
+BIG = 40 * 1024 * 1024
+MEMORY_BOUND = 20 * 1024 * 1024
+
+
+def _peak_rss(args: list[str], env: dict[str, str], log: Path) -> int:
+    """Run `tent ARGS` to completion; its own peak resident set in bytes (wait4's rusage)."""
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([*TENT, *args], env=env, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    assert proc.returncode == 0, log.read_text()
+    return usage.ru_maxrss * 1024
+
+
+async def test_export_and_import_run_in_constant_memory(tent: Tent, new_database, tmp_path) -> None:
+    """A 40 MB attachment (53 MB of base64) moves through both commands while their peak
+    memory rises by less than 20 MB over a server without it."""
+    env = _env(TENT_DATABASE_URL=tent.settings.database_url, TENT_ENTITY=tent.entity)
+    small = tmp_path / "small.jsonl"
+    base_export = await asyncio.to_thread(_peak_rss, ["export", "-o", str(small)], env, tmp_path / "e1")
+
+    async def stream():
+        block = bytes(range(256)) * 4096
+        for _ in range(BIG // len(block)):
+            yield block
+
+    stored = await BlobStore(tent.server.app[POSTS].pool).upload(stream(), BIG, 1)
+    big = tmp_path / "big.jsonl"
+    big_export = await asyncio.to_thread(_peak_rss, ["export", "-o", str(big)], env, tmp_path / "e2")
+    assert big.stat().st_size > BIG
+
+    imports = []
+    for path in (small, big):
+        target = _env(TENT_DATABASE_URL=await new_database(), TENT_ENTITY=tent.entity)
+        imports.append(await asyncio.to_thread(_peak_rss, ["import", str(path)], target, tmp_path / "i"))
+    print(
+        f"peak RSS export {base_export >> 20} -> {big_export >> 20} MB,"
+        f" import {imports[0] >> 20} -> {imports[1] >> 20} MB"
+    )
+    assert big_export - base_export < MEMORY_BOUND
+    assert imports[1] - imports[0] < MEMORY_BOUND
+    attachment = next(orjson.loads(line) for line in big.open("rb") if b'"kind":"attachment"' in line)
+    assert attachment["digest"] == stored.digest and attachment["size"] == BIG
