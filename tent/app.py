@@ -64,13 +64,14 @@ async def open_database(settings: Settings) -> tuple[str, object | None]:
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[cors.preflight, middleware.sign, middleware.errors, middleware.principal],
+        middlewares=[cors.preflight, middleware.errors, middleware.principal],
         client_max_size=settings.max_body_size,
     )
     app[SETTINGS] = settings
     app[owner.LOGIN_LIMITER] = owner.LoginLimiter()
     app.cleanup_ctx.append(_database)
     app.on_response_prepare.append(cors.add_headers)
+    app.on_response_prepare.append(middleware.sign)
     add_routes(app, settings.path_prefix)
     return app
 

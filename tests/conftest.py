@@ -19,12 +19,12 @@ from aiohttp.test_utils import TestServer
 from yarl import URL
 
 from tent.app import create_app
-from tent.auth import hawk
 from tent.auth.hawk import Credentials
 from tent.bootstrap import ensure_owner_app
 from tent.config import Settings
 from tent.handlers.common import POSTS
 from tent.store import db
+from tests.signing import sign
 
 STATUS = "https://tent.io/types/status/v0#"
 POST_MT = "application/vnd.tent.post.v0+json"
@@ -117,26 +117,32 @@ class Client:
         path: str,
         *,
         json: Any = None,
-        data: bytes | str | None = None,
+        data: bytes | str | aiohttp.MultipartWriter | None = None,
         headers: dict[str, str] | None = None,
+        payload_hash: bool = True,
         **kwargs: Any,
     ) -> aiohttp.ClientResponse:
+        """Sends the request signed by mohawk, with a payload hash over the exact bytes sent
+        (a multipart body is serialised first, so its hash covers every part)."""
         headers = dict(headers or {})
         if json is not None:
             data = orjson.dumps(json)
             headers.setdefault("Content-Type", "application/json")
+        if isinstance(data, aiohttp.MultipartWriter):
+            headers.setdefault("Content-Type", data.content_type)
+            data = await data.as_bytes()
         if isinstance(data, str):
             data = data.encode()
         url = self.base + path
         if self.creds is not None and "Authorization" not in headers:
-            streamed = data is not None and not isinstance(data, bytes)  # multipart: no payload hash
-            headers["Authorization"] = hawk.sign_request(
+            headers["Authorization"] = sign(
                 self.creds,
-                method=method,
-                url=url,
-                content=None if streamed else data,
-                content_type=headers.get("Content-Type"),
+                method,
+                url,
+                data,
+                headers.get("Content-Type"),
                 app=self.app_id,
+                payload_hash=payload_hash,
             )
         return await self.session.request(
             method, URL(url, encoded=True), data=data, headers=headers, allow_redirects=False, **kwargs

@@ -3,32 +3,18 @@ post_attachment endpoints, ranges, and who may fetch what (§2.12, §3.7, §3.8)
 
 from __future__ import annotations
 
-import hashlib
 import time
 
 import aiohttp
 
 from tent.auth import hawk
 from tent.handlers.common import POSTS, SERVER_CREDENTIALS
+from tests.app_helpers import authorize
+from tests.attachment_helpers import digest, multipart
 from tests.conftest import POST_MT, Tent
-from tests.test_apps import authorize
 
 PHOTO = "https://tent.io/types/photo/v0#"
 DATA = b"example attachment data"
-
-
-def digest(data: bytes) -> str:
-    return hashlib.sha512(data).hexdigest()[:64]
-
-
-def multipart(post: dict, files: list[tuple[str, str, str, bytes]]) -> aiohttp.MultipartWriter:
-    writer = aiohttp.MultipartWriter("form-data")
-    part = writer.append_json(post, {"Content-Type": f'{POST_MT}; type="{post["type"]}"'})
-    part.set_content_disposition("form-data", name="post", filename="post.json")
-    for field, filename, content_type, data in files:
-        p = writer.append(data, {"Content-Type": content_type})
-        p.set_content_disposition("form-data", name=field, filename=filename)
-    return writer
 
 
 async def upload(tent: Tent, files, client=None, **post) -> dict:

@@ -9,8 +9,8 @@ from tent.core.passphrase import hash_passphrase
 from tent.handlers.common import POSTS
 from tent.handlers.owner import PASSPHRASE_KEY
 from tent.store import db
+from tests.app_helpers import app_body, register
 from tests.conftest import POST_MT, STATUS, Tent
-from tests.test_apps import app_body, register
 
 
 async def ask(tent: Tent, **body) -> tuple[dict, object]:

@@ -15,9 +15,9 @@ from tent.auth import hawk
 from tent.core.dispatch import recipients, wants_webhook
 from tent.core.retry import MAX_DELAY, classify_status, gives_up, next_delay, parse_retry_after
 from tent.handlers.common import FEDERATION_STORE
+from tests.app_helpers import app_body, register
 from tests.conftest import STATUS, Tent
 from tests.fed_helpers import deliveries, eventually
-from tests.test_apps import app_body, register
 
 FAILURE = "https://tent.io/types/delivery-failure/v0#https://tent.io/types/status/v0"
 

@@ -177,8 +177,8 @@ async def test_pending_deliveries_survive_kill_9(new_database, make_server, unus
     owner = json.loads((await _run("credentials", "--json", env=env)).stdout)
     alice_entity = owner["entity"]
     proc = await _serve_until_ready(env, port)
-    from tent.auth import hawk
     from tent.auth.hawk import Credentials
+    from tests.signing import sign
 
     creds = Credentials(owner["id"], owner["hawk_key"])
     ids = []
@@ -189,9 +189,7 @@ async def test_pending_deliveries_survive_kill_9(new_database, make_server, unus
             ).encode()
             ct = f'application/vnd.tent.post.v0+json; type="{STATUS}"'
             url = f"http://127.0.0.1:{port}/posts"
-            auth = hawk.sign_request(
-                creds, method="POST", url=url, content=body, content_type=ct, app=owner["app_id"]
-            )
+            auth = sign(creds, "POST", url, body, ct, app=owner["app_id"])
             async with session.post(
                 url, data=body, headers={"Content-Type": ct, "Authorization": auth}
             ) as resp:

@@ -10,8 +10,8 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.app_helpers import authorize, register
 from tests.conftest import STATUS, Client, Tent
-from tests.test_apps import authorize, register
 
 ESSAY = "https://tent.io/types/essay/v0#"
 PEER = "https://peer.example"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from tent.canonical import version_id
+from tests.app_helpers import authorize
 from tests.conftest import POST_MT, STATUS, Tent
-from tests.test_apps import authorize
 
 IMPORT_CT = f'{POST_MT}; type="{STATUS}"; rel="https://tent.io/rels/import"'
 CT = {"Content-Type": f'{POST_MT}; type="{STATUS}"'}

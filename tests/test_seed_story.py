@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import parse_qs, urlsplit
 
+from tests.app_helpers import app_body, register
 from tests.conftest import Tent
 from tests.fed_helpers import eventually, subscribe, wait_copy, wait_delivered
-from tests.test_apps import app_body, register
 from tests.test_delivery import start_hook
 
 REPLY = "https://tent.io/types/status/v0#reply"

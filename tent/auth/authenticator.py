@@ -2,7 +2,7 @@
 
 The server's own credentials act as the owner (they sign the bewit URLs the server hands
 out); any other key id names a credentials post, and the post that one mentions decides the
-kind of requester.
+kind of requester. A bewit stands for whichever of these keys signed it.
 """
 
 from __future__ import annotations
@@ -18,12 +18,15 @@ from tent.auth.hawk import (
     Credentials,
     HawkError,
     NonceCache,
+    PayloadHash,
     RequestAuth,
+    bewit_key_id,
     parse_authorization,
     strip_bewit,
     verify_bewit,
     verify_request,
 )
+from tent.auth.payload import PAYLOAD_CHECK, PayloadCheck, streams_its_body
 from tent.config import Settings
 from tent.core.principal import ANONYMOUS, OWNER, Principal, principal_for_credentials
 from tent.store.auth import AuthStore
@@ -125,18 +128,23 @@ class Authenticator:
                 raise HawkError("Authentication failure: Multiple authentications")
             if request.method not in ("GET", "HEAD"):
                 raise HawkError("Authentication failure: Bewit only allowed on GET and HEAD")
+            # Signed with any credentials that authenticate a request (§4.9): the bearer acts
+            # as that principal, for this one URL, until the bewit expires.
+            key_id = bewit_key_id(bewit)
+            found = await self.lookup(key_id) if key_id else None
             self._verify(
                 request,
                 lambda host, port: verify_bewit(
                     bewit,
-                    lambda i: self.server if i == self.server.id else None,
+                    lambda i: found[0] if found is not None and i == found[0].id else None,
                     uri_without_bewit=raw_without,
                     host=host,
                     port=port,
                     now=time.time(),
                 ),
             )
-            return OWNER
+            assert found is not None
+            return found[1]
         if not header:
             return ANONYMOUS
         auth = parse_authorization(header)
@@ -144,7 +152,10 @@ class Authenticator:
         if found is None:
             raise HawkError("Authentication failure: Unidentified id")
         creds, principal = found
-        content = await request.read() if auth.hash is not None else None
+        content_type = request.headers.get("Content-Type")
+        # A multipart body may be far larger than memory: its hash is checked as it streams.
+        streamed = auth.hash is not None and streams_its_body(content_type)
+        content = await request.read() if auth.hash is not None and not streamed else None
         self._verify(
             request,
             lambda host, port: verify_request(
@@ -155,14 +166,17 @@ class Authenticator:
                 host=host,
                 port=port,
                 content=content,
-                content_type=request.headers.get("Content-Type"),
+                content_type=content_type,
                 now=time.time(),
                 skew=SKEW_SECONDS,
+                hash_checked_later=streamed,
             ),
         )
         if self.nonces.seen(auth.id, auth.nonce, auth.ts, time.time()):
             raise HawkError("Authentication failure: Replayed nonce")
         request[HAWK] = HawkContext(auth, creds)
+        if streamed and auth.hash is not None:
+            request[PAYLOAD_CHECK] = PayloadCheck(auth.hash, PayloadHash(content_type, creds.algorithm))
         return principal
 
     def _verify(self, request: web.Request, check: object) -> None:

@@ -33,8 +33,11 @@ __all__ = [
     "Credentials",
     "HawkError",
     "NonceCache",
+    "PayloadHash",
     "RequestAuth",
+    "bewit_key_id",
     "bewit_url",
+    "invalid_hash",
     "make_bewit",
     "parse_authorization",
     "sign_request",
@@ -173,18 +176,41 @@ def _mac(
     return mohawk.util.calculate_mac(kind, artifacts, hash or "").decode("ascii")
 
 
+class PayloadHash:
+    """The §4.5 payload hash computed incrementally, so a body can be checked while it
+    streams: multipart uploads are hashed as the parser consumes them, never held whole."""
+
+    def __init__(self, content_type: str | None, algorithm: str = "sha256") -> None:
+        if algorithm not in _ALGORITHMS:
+            raise ValueError(f"unsupported Hawk algorithm {algorithm!r}")
+        mime = (content_type or "").split(";", 1)[0].strip().lower()
+        self._digest = hashlib.new(algorithm)
+        self._digest.update(b"hawk.1.payload\n" + mime.encode() + b"\n")
+
+    def update(self, data: bytes) -> None:
+        self._digest.update(data)
+
+    def value(self) -> str:
+        final = self._digest.copy()
+        final.update(b"\n")
+        return base64.b64encode(final.digest()).decode("ascii")
+
+    def matches(self, expected: str) -> bool:
+        return _same(self.value(), expected)
+
+
+def invalid_hash() -> HawkError:
+    """A body that does not match its signed hash: refused like any forged request (§4.6)."""
+    return _fail("Invalid hash")
+
+
 def _payload_hash(content: bytes | None, content_type: str | None, algorithm: str = "sha256") -> str:
     """§4.5: hash of ``hawk.1.payload``, the bare lower-cased mime type and the body bytes."""
-    if algorithm not in _ALGORITHMS:
-        raise ValueError(f"unsupported Hawk algorithm {algorithm!r}")
     # Computed here rather than by mohawk, whose version pretty-prints the whole body for a
     # debug message on every call (most of a feed request's CPU time, measured).
-    mime = (content_type or "").split(";", 1)[0].strip().lower()
-    digest = hashlib.new(algorithm)
-    digest.update(b"hawk.1.payload\n" + mime.encode() + b"\n")
+    digest = PayloadHash(content_type, algorithm)
     digest.update(content or b"")
-    digest.update(b"\n")
-    return base64.b64encode(digest.digest()).decode("ascii")
+    return digest.value()
 
 
 def _ts_mac(ts: int, creds: Credentials) -> str:
@@ -280,6 +306,7 @@ def verify_request(
     content_type: str | None,
     now: float,
     skew: int = 60,
+    hash_checked_later: bool = False,
 ) -> None:
     """Check a parsed request header against the key of its id, in the order of §4.6.
 
@@ -288,6 +315,8 @@ def verify_request(
     (a TLS-terminating proxy changes what the server sees). The payload hash is optional in
     Tent: checked when present, a body without one is accepted. Replay protection is separate
     (:class:`NonceCache`), to be consulted after this succeeds so forged requests cannot fill it.
+    With ``hash_checked_later`` the MAC (which covers the claimed hash) is checked now and the
+    body later, as it streams (:class:`PayloadHash`); ``content`` is then not needed.
     """
     if abs(now - auth.ts) > skew:
         server_ts = int(now)
@@ -297,8 +326,12 @@ def verify_request(
             401,
             www_authenticate=f'Hawk ts="{server_ts}", tsm="{tsm}", error="Stale timestamp"',
         )
-    if auth.hash is not None and not _same(_payload_hash(content, content_type, creds.algorithm), auth.hash):
-        raise _fail("Invalid hash")
+    if (
+        auth.hash is not None
+        and not hash_checked_later
+        and not _same(_payload_hash(content, content_type, creds.algorithm), auth.hash)
+    ):
+        raise invalid_hash()
     expected = _mac(
         "header",
         creds,
@@ -513,22 +546,9 @@ def bewit_url(creds: Credentials, url: str, exp: int) -> str:
     return f"{url}{separator}bewit={make_bewit(creds, url=url, exp=exp)}"
 
 
-def verify_bewit(
-    bewit: str,
-    lookup: Callable[[str], Credentials | None],
-    *,
-    uri_without_bewit: str,
-    host: str,
-    port: int,
-    now: float,
-) -> Credentials:
-    """Check a bewit for the request target ``uri_without_bewit`` (from :func:`strip_bewit`).
-
-    Decoded by hand (re-pad, URL-safe alphabet) because mohawk's parser cannot read Tent's
-    bewits. ``lookup`` is synchronous: bewits are signed with the server's own credentials,
-    which are in memory. The caller still enforces "GET/HEAD only" and "not with an
-    Authorization header". Returns the credentials that signed it.
-    """
+def _bewit_parts(bewit: str) -> tuple[str, str, str, str]:
+    """(id, exp, mac, ext) of a bewit, decoded by hand: mohawk's parser cannot read Tent's
+    unpadded URL-safe bewits."""
     if not bewit:
         raise _fail("Empty bewit")
     try:
@@ -543,6 +563,37 @@ def verify_bewit(
         raise _fail("Missing bewit attributes")
     if not _TS_RE.match(exp_text):
         raise _fail("Invalid bewit structure")
+    return key_id, exp_text, mac, ext
+
+
+def bewit_key_id(bewit: str) -> str | None:
+    """The key id a bewit names, when it is well formed (so its credentials can be loaded
+    before :func:`verify_bewit`, whose lookup is synchronous); None otherwise."""
+    try:
+        key_id = _bewit_parts(bewit)[0]
+    except HawkError:
+        return None
+    return key_id if _ID_RE.match(key_id) else None
+
+
+def verify_bewit(
+    bewit: str,
+    lookup: Callable[[str], Credentials | None],
+    *,
+    uri_without_bewit: str,
+    host: str,
+    port: int,
+    now: float,
+) -> Credentials:
+    """Check a bewit for the request target ``uri_without_bewit`` (from :func:`strip_bewit`).
+
+    Any credentials that may sign a request may sign a bewit (tentd accepts them; npm
+    ``hawk.uri.getBewit`` and hawk-go make them so): the caller loads the key of
+    :func:`bewit_key_id` first, since ``lookup`` is synchronous. The caller still enforces
+    "GET/HEAD only" and "not with an Authorization header". Returns the credentials that
+    signed it.
+    """
+    key_id, exp_text, mac, ext = _bewit_parts(bewit)
     exp = int(exp_text)
     if now > exp:
         raise _fail("Access expired")

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from tent.core.errors import InvalidAttributes, TentError
 from tent.core.types import PostType, parse_type
 
-__all__ = ["validate_post"]
+__all__ = ["check_post", "identify_post", "validate_post"]
 
 TENT_TYPES = "https://tent.io/types/"
 
@@ -458,19 +458,27 @@ def _raise_if(diff: Diff) -> None:
         raise InvalidAttributes(diff)
 
 
-def validate_post(body: object) -> tuple[dict[str, Any], PostType]:
-    """Validate a post body as sent by an app (create, new version, import or notification)."""
-    if not isinstance(body, dict):
-        raise TentError("Request body missing.")
-    post = _drop_nulls(body)
+def identify_post(body: object) -> tuple[dict[str, Any], PostType]:
+    """Just enough to decide authorization: an object with a parsable `type` (nulls dropped).
 
-    if "content" in post and not isinstance(post["content"], dict):
-        raise TentError("Malformed content: " + _dumps(post))
-    if "type" not in post:
+    Authorization is decided on this, before the content is validated, so an app that may not
+    write a type gets 403 whatever the body holds (`check_post` runs after it).
+    """
+    if not isinstance(body, dict):
+        raise TentError("Request body missing.")  # §3.1 step 3: nothing to store
+    post = _drop_nulls(body)
+    if "type" not in post:  # §2.1: `type` is required of apps; it decides everything else
+        _check_content_shape(post)  # tentd reports a malformed content first (§3.1 step 2)
         raise TentError("Type not specified: " + _dumps(post))
     post_type = parse_type(post["type"])
-    if post_type is None:
+    if post_type is None:  # §2.4: "must be a URI with scheme and host and match the pattern"
         raise TentError("Invalid type: " + _dumps(post["type"]))
+    return post, post_type
+
+
+def check_post(post: dict[str, Any], post_type: PostType) -> None:
+    """Everything else the protocol requires of a post (see the module docstring)."""
+    _check_content_shape(post)
 
     diff: Diff = []
     _find_floats(post, "", diff)
@@ -487,7 +495,19 @@ def validate_post(body: object) -> tuple[dict[str, Any], PostType]:
 
     if known:
         _check_type_rules(known, post, post_type)
+
+
+def validate_post(body: object) -> tuple[dict[str, Any], PostType]:
+    """Validate a post body as sent by an app (create, new version, import or notification)."""
+    post, post_type = identify_post(body)
+    check_post(post, post_type)
     return post, post_type
+
+
+def _check_content_shape(post: dict[str, Any]) -> None:
+    """§2.5: content is an object whose shape the type fixes; anything else cannot be one."""
+    if "content" in post and not isinstance(post["content"], dict):
+        raise TentError("Malformed content: " + _dumps(post))
 
 
 def _known_name(post_type: PostType) -> str | None:

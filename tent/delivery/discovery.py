@@ -59,6 +59,11 @@ def servers(meta: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(listed, key=lambda s: s.get("preference", 0) if isinstance(s.get("preference"), int) else 0)
 
 
+def _refuse_if_down(entity: str, status: int) -> None:
+    if status > 500:
+        raise DiscoveryFailed(f"{entity} unreachable: HTTP {status}", "unreachable")
+
+
 class Discovery:
     def __init__(self, http: HttpClient) -> None:
         self.http = http
@@ -81,11 +86,15 @@ class Discovery:
         return meta
 
     async def _discover(self, entity: str) -> dict[str, Any]:
+        """§1.3 step 5, §7.9: a connection failure or a status above 500 is `unreachable`;
+        `discovery_failed` is for a missing or dead meta link or an invalid meta post."""
         try:
             head = await self.http.request("HEAD", entity)
+            _refuse_if_down(entity, head.status)
             links = meta_links(head.headers.getall("Link", []), head.url)
             if not links:
                 page = await self.http.request("GET", entity)
+                _refuse_if_down(entity, page.status)
                 links = meta_links(page.headers.getall("Link", []), page.url)
                 if not links and page.headers.get("Content-Type", "").startswith("text/html"):
                     parser = _LinkParser()
@@ -97,16 +106,28 @@ class Discovery:
             raise DiscoveryFailed(str(exc)) from exc
         if not links:
             raise DiscoveryFailed(f"no meta post link at {entity}")
+        down: list[str] = []  # links that did not answer at all
         for link in dict.fromkeys(links):
             try:
                 resp = await self.http.request("GET", link, headers={"Accept": POST})
-                if resp.status != 200:
-                    continue
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                down.append(f"{link}: {exc!r}")
+                continue
+            except RequestRefused:
+                continue
+            if resp.status > 500:
+                down.append(f"{link}: HTTP {resp.status}")
+                continue
+            if resp.status != 200:
+                continue  # a dead link
+            try:
                 post = resp.json().get("post")
-            except (aiohttp.ClientError, OSError, TimeoutError, RequestRefused, ValueError, AttributeError):
+            except (ValueError, AttributeError):
                 continue
             if self.valid(post, entity):
                 return post
+        if down and len(down) == len(dict.fromkeys(links)):
+            raise DiscoveryFailed(f"{entity} unreachable: {'; '.join(down)}", "unreachable")
         raise DiscoveryFailed(f"no valid meta post for {entity}")
 
     @staticmethod

@@ -28,7 +28,7 @@ from tent.handlers.common import (
     principal_of,
     settings_of,
 )
-from tent.handlers.post_input import PostInput
+from tent.handlers.post_input import PostInput, finish_body
 
 log = logging.getLogger(__name__)
 DELETE_TYPE = "https://tent.io/types/delete/v0#"
@@ -47,16 +47,27 @@ def _post_reply(
     )
 
 
+def authorize_notification(
+    principal: Principal, body: dict[str, Any], url_entity: str, url_post_id: str
+) -> None:
+    """Who may deliver this post (§3.3 c), decided before its content is validated: the URL
+    names the post, and (D-36) the URL entity, the body's entity and the signing peer agree.
+    A relationship offer is unauthenticated (§7.2)."""
+    if body.get("entity") != url_entity or body.get("id") != url_post_id:
+        if body.get("type") == RELATIONSHIP_INITIAL:
+            raise TentError("Invalid relationship post!")
+        raise Unauthorized(403)
+    if body["type"] != RELATIONSHIP_INITIAL and (principal.kind != "peer" or principal.entity != url_entity):
+        raise Unauthorized(403)
+
+
 async def receive_notification(
     request: web.Request, post_input: PostInput, url_entity: str, url_post_id: str
 ) -> web.Response:
     body = post_input.body
     principal = principal_of(request)
     fed = request.app[FEDERATION]
-    if body.get("entity") != url_entity or body.get("id") != url_post_id:
-        if body.get("type") == RELATIONSHIP_INITIAL:
-            raise TentError("Invalid relationship post!")
-        raise Unauthorized(403)
+    await finish_body(post_input)  # attachments of notifications are not kept (README)
     if body["type"] == RELATIONSHIP_INITIAL:
         try:
             ra, link = await fed.accept_initiation(body, request.headers.getall("Link", []))
@@ -66,9 +77,6 @@ async def receive_notification(
         copy = build_received(ra, now=now_ms())
         await posts_of(request).add_version(copy)
         return _post_reply(copy, principal, {"Link": link})
-    # D-36: the URL entity, the body's entity and the signing peer must all agree.
-    if principal.kind != "peer" or principal.entity != url_entity:
-        raise Unauthorized(403)
     now = now_ms()
     copy = build_received(body, now=now)
     store, fed_store = posts_of(request), request.app[FEDERATION_STORE]

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from tent.auth.authenticator import HAWK
 from tent.auth.hawk import HawkError, sign_response
+from tent.auth.payload import check_before_handler
 from tent.core.errors import TentError
 from tent.core.media import ERROR
 from tent.handlers.common import AUTHENTICATOR, PRINCIPAL, settings_of
@@ -53,18 +54,20 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 async def principal(request: web.Request, handler: Handler) -> web.StreamResponse:
     if PRINCIPAL not in request:  # batch sub-requests arrive with the batch's principal
         request[PRINCIPAL] = await request.app[AUTHENTICATOR].resolve(request)
+        await check_before_handler(request, handler)
     return await handler(request)
 
 
-@web.middleware
-async def sign(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every response to a Hawk-authenticated request carries Server-Authorization (D-34),
-    with a payload hash when a body is sent."""
-    response = await handler(request)
+async def sign(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: every response to a Hawk-authenticated request carries
+    Server-Authorization (D-34), whoever built it: handlers' JSON, errors, raised redirects
+    and streamed attachment bytes (200, 206, HEAD) alike. The payload hash is included when
+    the body is known before the headers go out; streamed bytes are signed without one
+    (the hash is optional, §4.8), since hashing them first would read the file twice."""
     context = request.get(HAWK)
-    if context is None or response.prepared:
-        return response
-    body = getattr(response, "body", None)
+    if context is None:
+        return
+    body = response.body if isinstance(response, web.Response) else None
     content = None
     if isinstance(body, bytes | bytearray) and body and request.method != "HEAD" and response.status != 304:
         content = bytes(body)
@@ -79,4 +82,3 @@ async def sign(request: web.Request, handler: Handler) -> web.StreamResponse:
         content=content,
         content_type=response.headers.get("Content-Type") if content else None,
     )
-    return response

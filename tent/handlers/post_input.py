@@ -1,25 +1,27 @@
 """Reading a post from a request: a JSON body, or multipart/form-data with the post part
-first and then attachments, which are streamed into storage only after the post itself
-passed validation and the caller's authorization check."""
+first and then attachments. The caller's authorization is decided as soon as the post's type
+is known, then the post is validated, and only then are attachments streamed into storage,
+hashed on the way when the request signed a payload hash (tent/auth/payload.py)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from aiohttp import BodyPartReader, MultipartReader, web
 
+from tent.auth.payload import PAYLOAD_CHECK, HashingStream
 from tent.core import media
 from tent.core.errors import TentError
 from tent.core.posts import now_ms
 from tent.core.principal import Principal
 from tent.core.types import PostType
-from tent.core.validation import validate_post
+from tent.core.validation import check_post, identify_post
 from tent.handlers.common import settings_of
-from tent.store.blobs import BlobStore, TooLarge
+from tent.store.blobs import BlobStore, TooLarge, Upload
 
 INVALID_CONTENT_TYPE = (
     "Invalid Content-Type header. The header must be application/vnd.tent.post.v0+json "
@@ -35,6 +37,7 @@ class PostInput:
     post_type: PostType
     media_type: media.MediaType
     reader: MultipartReader | None = None
+    stream: HashingStream | None = None  # the body's hash is checked once it is all read
     uploads: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -42,15 +45,18 @@ class PostInput:
         return self.media_type.params.get("rel")
 
 
-def _parse(raw: bytes, media_type: media.MediaType) -> tuple[dict[str, Any], PostType]:
-    """JSON, then the post checks, then the Content-Type check: tentd's order (§3.1)."""
+Authorize = Callable[[dict[str, Any], PostType, media.MediaType], Awaitable[None]]
+
+
+def _identify(raw: bytes, media_type: media.MediaType) -> tuple[dict[str, Any], PostType]:
+    """JSON, the type, then the Content-Type check (tentd's order, §3.1)."""
     if not raw.strip():
         raise TentError("Request body missing.")
     try:
         parsed = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise TentError("Invalid JSON") from None
-    body, post_type = validate_post(parsed)
+    body, post_type = identify_post(parsed)
     if media_type.mime != media.POST or media_type.params.get("type") != body["type"]:
         raise TentError(INVALID_CONTENT_TYPE, 415)
     return body, post_type
@@ -65,24 +71,43 @@ async def _read_limited(part: BodyPartReader, limit: int) -> bytes:
     return bytes(data)
 
 
-async def read_post(request: web.Request) -> PostInput:
+def _multipart(request: web.Request) -> tuple[MultipartReader, HashingStream | None]:
+    """A reader over the raw body, through a hashing stream when the request signed a hash."""
+    check = request.get(PAYLOAD_CHECK)
+    stream = HashingStream(request.content, check) if check is not None else None
+    reader = MultipartReader(
+        request.headers,
+        stream or request.content,  # type: ignore[arg-type]
+        client_max_size=settings_of(request).max_body_size,
+    )
+    return reader, stream
+
+
+async def read_post(request: web.Request, authorize: Authorize) -> PostInput:
+    """The post of a request, JSON or the first part of a multipart body. `authorize` (which
+    raises) decides as soon as the type is known, before the content is validated."""
     content_type = media.parse_media_type(request.headers.get("Content-Type"))
+    reader, stream = None, None
     if content_type.mime != "multipart/form-data":
-        return PostInput(*_parse(await request.read(), content_type), content_type)
-    try:
-        reader = await request.multipart()
-        part = await reader.next()
-    except (ValueError, AssertionError, KeyError) as exc:
-        raise TentError(f"Malformed multipart body: {exc}") from None
-    if not isinstance(part, BodyPartReader):
-        raise TentError("Request body missing.")
-    part_type = media.parse_media_type(part.headers.get("Content-Type"))
-    if part_type.mime != media.POST:
-        raise TentError(
-            f"The first part of a multipart post must be the post ({media.POST}); attachments follow it"
-        )
-    raw = await _read_limited(part, settings_of(request).max_body_size)
-    return PostInput(*_parse(raw, part_type), part_type, reader)
+        raw, media_type = await request.read(), content_type
+    else:
+        try:
+            reader, stream = _multipart(request)
+            part = await reader.next()
+        except (ValueError, AssertionError, KeyError) as exc:
+            raise TentError(f"Malformed multipart body: {exc}") from None
+        if not isinstance(part, BodyPartReader):
+            raise TentError("Request body missing.")
+        media_type = media.parse_media_type(part.headers.get("Content-Type"))
+        if media_type.mime != media.POST:
+            raise TentError(
+                f"The first part of a multipart post must be the post ({media.POST}); attachments follow it"
+            )
+        raw = await _read_limited(part, settings_of(request).max_body_size)
+    body, post_type = _identify(raw, media_type)
+    await authorize(body, post_type, media_type)
+    check_post(body, post_type)
+    return PostInput(body, post_type, media_type, reader, stream)
 
 
 async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
@@ -90,12 +115,11 @@ async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
         yield chunk
 
 
-async def read_uploads(request: web.Request, post_input: PostInput, max_size: int) -> list[dict[str, Any]]:
-    """Stream every file part into storage; each becomes an attachment entry (D-21)."""
+async def _file_parts(post_input: PostInput) -> AsyncIterator[BodyPartReader]:
+    """The parts after the post that carry a file; once the body is all read, its payload
+    hash is checked (403 on a mismatch) before the caller may commit anything."""
     if post_input.reader is None:
-        return []
-    blobs = request.app[BLOBS]
-    uploads: list[dict[str, Any]] = []
+        return
     while True:
         try:
             part = await post_input.reader.next()
@@ -110,19 +134,43 @@ async def read_uploads(request: web.Request, post_input: PostInput, max_size: in
         if not part.filename:
             await part.release()
             continue
-        try:
-            stored = await blobs.upload(_chunks(part), max_size, now_ms())
-        except TooLarge:
-            raise TentError(f"Attachment too large: at most {max_size} bytes", 413) from None
-        uploads.append(
-            {
-                "category": _INDEX_SUFFIX.sub("", part.name or "") or "attachment",
-                "content_type": part.headers.get("Content-Type") or "application/octet-stream",
-                "name": part.filename,
-                "digest": stored.digest,
-                "size": stored.size,
-            }
-        )
+        yield part
+    if post_input.stream is not None:
+        await post_input.stream.finish()
+
+
+async def finish_body(post_input: PostInput) -> None:
+    """Read the rest of a body whose files are not kept (a notification), checking its hash."""
+    async for part in _file_parts(post_input):
+        await part.release()
+
+
+async def read_uploads(request: web.Request, post_input: PostInput, max_size: int) -> list[dict[str, Any]]:
+    """Stream every file part into storage; each becomes an attachment entry (D-21). The
+    bytes are staged and filed under their digests only after the body's hash matched."""
+    blobs = request.app[BLOBS]
+    uploads: list[dict[str, Any]] = []
+    staged: list[Upload] = []
+    try:
+        async for part in _file_parts(post_input):
+            try:
+                stored = await blobs.stage(_chunks(part), max_size, now_ms())
+            except TooLarge:
+                raise TentError(f"Attachment too large: at most {max_size} bytes", 413) from None
+            staged.append(stored)
+            uploads.append(
+                {
+                    "category": _INDEX_SUFFIX.sub("", part.name or "") or "attachment",
+                    "content_type": part.headers.get("Content-Type") or "application/octet-stream",
+                    "name": part.filename,
+                    "digest": stored.digest,
+                    "size": stored.size,
+                }
+            )
+        await blobs.commit(staged)
+    except BaseException:
+        await blobs.discard(staged)
+        raise
     return uploads
 
 

@@ -10,6 +10,7 @@ from urllib.parse import unquote_plus
 from aiohttp import web
 
 from tent import grants
+from tent.auth.payload import checks_payload_while_streaming
 from tent.core import media
 from tent.core.errors import NotFound, TentError, Unauthorized
 from tent.core.feed import FeedQuery, page_links, parse_feed_query
@@ -61,12 +62,16 @@ def may_create(principal: Principal, post_type: PostType, type_uri: str) -> bool
     return principal.can_write_type(type_uri)
 
 
+@checks_payload_while_streaming
 async def new_post(request: web.Request) -> web.Response:
     settings, principal = settings_of(request), principal_of(request)
-    post_input = await read_post(request)
+
+    async def authorize(body: dict[str, Any], post_type: PostType, _: media.MediaType) -> None:
+        if not may_create(principal, post_type, body["type"]):
+            raise Unauthorized(403)
+
+    post_input = await read_post(request, authorize)
     post_type = post_input.post_type
-    if not may_create(principal, post_type, post_input.body["type"]):
-        raise Unauthorized(403)
     body = await resolve_attachments(request, post_input, principal, settings.entity)
     body = restrict_permissions(body, principal.has_scope("permissions"))
     store = posts_of(request)
@@ -115,30 +120,42 @@ async def _direct_grant(request: web.Request, body: dict[str, Any], principal: P
     return response
 
 
+@checks_payload_while_streaming
 async def put_post(request: web.Request) -> web.Response:
     settings, principal = settings_of(request), principal_of(request)
     entity, post_id = parse_post_path(request)
-    post_input = await read_post(request)
-    body, rel = post_input.body, post_input.rel
     store = posts_of(request)
+    latest: dict[str, Any] | None = None
+
+    async def authorize(body: dict[str, Any], _: PostType, media_type: media.MediaType) -> None:
+        nonlocal latest
+        rel = media_type.params.get("rel")
+        if rel == media.REL_IMPORT:
+            if not (principal.has_scope("import") and principal.can_write_type(body["type"])):
+                raise Unauthorized(401 if principal.is_anonymous else 403)
+        elif rel == media.REL_NOTIFICATION:
+            federation.authorize_notification(principal, body, entity, post_id)
+        elif rel is not None:
+            raise TentError(f"Unknown rel: {rel}")
+        else:
+            if principal.is_anonymous:
+                raise Unauthorized(401)
+            latest = await store.get(entity, post_id)
+            if latest is None or not principal.can_read(latest, settings.entity):
+                raise NotFound()
+            if entity != settings.entity or not principal.may_update(latest, body["type"]):
+                raise Unauthorized(403)
+
+    post_input = await read_post(request, authorize)
+    body, rel = post_input.body, post_input.rel
     if rel == media.REL_IMPORT:
-        if not (principal.has_scope("import") and principal.can_write_type(body["type"])):
-            raise Unauthorized(401 if principal.is_anonymous else 403)
         body = await resolve_attachments(request, post_input, principal, settings.entity, check_known=False)
         post = build_import({**body, "entity": entity, "id": post_id}, now=now_ms())
         await store.add_version(post)
         return post_response(request, post, principal)
     if rel == media.REL_NOTIFICATION:
         return await federation.receive_notification(request, post_input, entity, post_id)
-    if rel is not None:
-        raise TentError(f"Unknown rel: {rel}")
-    if principal.is_anonymous:
-        raise Unauthorized(401)
-    latest = await store.get(entity, post_id)
-    if latest is None or not principal.can_read(latest, settings.entity):
-        raise NotFound()
-    if entity != settings.entity or not principal.may_update(latest, body["type"]):
-        raise Unauthorized(403)
+    assert latest is not None
     body = await resolve_attachments(request, post_input, principal, settings.entity)
     body = restrict_permissions(body, principal.has_scope("permissions"))
     post = build_new_version(body, latest, now=now_ms(), app=principal.app)

@@ -26,6 +26,8 @@ class TooLarge(Exception):
 class Upload:
     digest: str
     size: int
+    key: str | None = None  # while staged: the chunks' temporary name
+    created_at: int = 0
 
 
 @dataclass(slots=True)
@@ -43,6 +45,14 @@ class BlobStore:
 
     async def upload(self, stream: AsyncIterator[bytes], max_size: int, now: int) -> Upload:
         """Store a stream; the bytes end up once under their digest however often uploaded."""
+        staged = await self.stage(stream, max_size, now)
+        await self.commit([staged])
+        return staged
+
+    async def stage(self, stream: AsyncIterator[bytes], max_size: int, now: int) -> Upload:
+        """Write a stream's chunks under a temporary name and hash them; nothing refers to them
+        until `commit` (a request whose payload hash fails at the end must leave no blob).
+        Chunks of a stage never committed are deleted by `discard`, or swept at start."""
         key = f"upload:{now}:{secrets.token_hex(8)}"
         hasher = hashlib.sha512()
         size, seq = 0, 0
@@ -60,23 +70,39 @@ class BlobStore:
                     seq += 1
             if buffer or seq == 0:
                 await self._write(key, seq, bytes(buffer))
-            digest = hasher.hexdigest()[:64]
-            async with self.pool.acquire() as conn, conn.transaction():
-                created = await conn.fetchval(
-                    "INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3)"
-                    " ON CONFLICT (digest) DO NOTHING RETURNING digest",
-                    digest,
-                    size,
-                    now,
-                )
-                if created:
-                    await conn.execute("UPDATE blob_chunks SET blob = $1 WHERE blob = $2", digest, key)
-                else:
-                    await conn.execute("DELETE FROM blob_chunks WHERE blob = $1", key)
-            return Upload(digest, size)
         except BaseException:
             await self.pool.execute("DELETE FROM blob_chunks WHERE blob = $1", key)
             raise
+        return Upload(hasher.hexdigest()[:64], size, key, now)
+
+    async def commit(self, uploads: list[Upload]) -> None:
+        """File staged chunks under their digests in one transaction (bytes already stored
+        under a digest are kept once: the new copy is dropped)."""
+        staged = [u for u in uploads if u.key is not None]
+        if not staged:
+            return
+        async with self.pool.acquire() as conn, conn.transaction():
+            for upload in staged:
+                created = await conn.fetchval(
+                    "INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3)"
+                    " ON CONFLICT (digest) DO NOTHING RETURNING digest",
+                    upload.digest,
+                    upload.size,
+                    upload.created_at,
+                )
+                if created:
+                    await conn.execute(
+                        "UPDATE blob_chunks SET blob = $1 WHERE blob = $2", upload.digest, upload.key
+                    )
+                else:
+                    await conn.execute("DELETE FROM blob_chunks WHERE blob = $1", upload.key)
+        for upload in staged:
+            upload.key = None
+
+    async def discard(self, uploads: list[Upload]) -> None:
+        keys = [u.key for u in uploads if u.key is not None]
+        if keys:
+            await self.pool.execute("DELETE FROM blob_chunks WHERE blob = ANY($1::text[])", keys)
 
     async def _write(self, key: str, seq: int, data: bytes) -> None:
         await self.pool.execute(
