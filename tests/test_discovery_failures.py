@@ -11,7 +11,7 @@ from aiohttp import web
 from tent.delivery.client import HttpClient
 from tent.delivery.discovery import META_REL, Discovery, DiscoveryFailed
 from tests.conftest import Tent
-from tests.fed_helpers import eventually
+from tests.fed_helpers import deliveries, eventually
 
 FAILURE = "https://tent.io/types/delivery-failure/v0"
 
@@ -80,7 +80,7 @@ async def test_mentioned_entity_in_maintenance_gets_an_unreachable_failure_post(
     alice: Tent = await make_server()
     down = await aiohttp_server(_entity(meta_status=200, root_status=503))
     entity = str(down.make_url("/")).rstrip("/")
-    await alice.status("are you there?", mentions=[{"entity": entity}])
+    post = await alice.status("are you there?", mentions=[{"entity": entity}])
 
     async def failure_post():
         posts = (await alice.feed(f"?types={FAILURE}"))["posts"]
@@ -89,3 +89,5 @@ async def test_mentioned_entity_in_maintenance_gets_an_unreachable_failure_post(
     failure = await eventually(failure_post)
     assert failure["content"]["entity"] == entity
     assert failure["content"]["reason"] == "unreachable"
+    [row] = await deliveries(alice, post["id"])
+    assert row["last_error"] == "unreachable: 127.0.0.1 answered HTTP 503 Service Unavailable"

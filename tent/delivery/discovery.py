@@ -14,6 +14,7 @@ from urllib.parse import urljoin
 import aiohttp
 
 from tent.core.media import POST
+from tent.core.retry import describe_status
 from tent.delivery.client import HttpClient, RequestRefused
 from tent.delivery.explain import describe_error, host_of
 
@@ -61,7 +62,7 @@ def servers(meta: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _refuse_if_down(entity: str, status: int) -> None:
     if status > 500:
-        raise DiscoveryFailed(f"{entity} unreachable: HTTP {status}", "unreachable")
+        raise DiscoveryFailed(f"{host_of(entity)} answered {describe_status(status)}", "unreachable")
 
 
 class Discovery:
@@ -111,12 +112,12 @@ class Discovery:
             try:
                 resp = await self.http.request("GET", link, headers={"Accept": POST})
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                down.append(f"{link}: {exc!r}")
+                down.append(describe_error(exc, host_of(link)))
                 continue
             except RequestRefused:
                 continue
             if resp.status > 500:
-                down.append(f"{link}: HTTP {resp.status}")
+                down.append(f"{host_of(link)} answered {describe_status(resp.status)}")
                 continue
             if resp.status != 200:
                 continue  # a dead link
@@ -127,7 +128,7 @@ class Discovery:
             if self.valid(post, entity):
                 return post
         if down and len(down) == len(dict.fromkeys(links)):
-            raise DiscoveryFailed(f"{entity} unreachable: {'; '.join(down)}", "unreachable")
+            raise DiscoveryFailed("; ".join(dict.fromkeys(down)), "unreachable")
         raise DiscoveryFailed(f"no valid meta post for {entity}")
 
     @staticmethod
