@@ -1,9 +1,14 @@
 """Validation of post bodies sent by apps and peers (create, new version, import, notification).
 
+Only what the protocol says a post *must* be, or what could not be stored or served, is
+refused; everything else is accepted as given (the leniencies are listed in
+docs/validation.md). Each rule below names its source: a section of docs/protocol.md, a
+decision of docs/decisions.md, or seed 003 (the v0.3 post types document, "Docs").
+
 The checks run in tentd's order, because clients and the conformance suite depend on *which*
-error a bad request gets: body shape, `content` shape, `type`, floats (D-01), the post envelope
-(§2.1), the content schema of known types (§9, with D-50's stricter rules), and finally the
-per-type rules that need only the body (repost, subscription, app-auth, …).
+error a bad request gets: body shape, `type`, then (after the caller decided authorization on
+that type) `content` shape, floats (D-01), the post envelope (§2.1), the content schema of
+known types (§9), and finally the per-type "must" rules that need only the body.
 
 Schema failures become one `InvalidAttributes` whose `diff` tells the client how to repair the
 body, in the JSON-Patch-like format of tentd's api-validator (§10.1). Schemas are small
@@ -70,8 +75,16 @@ def _arr(items: Field, required: bool = False, *, min_items: int = 0) -> Field:
 
 
 # --- the post envelope (§2.1) -------------------------------------------------------------
+# Kept whole: the envelope is the protocol's own object. Its members feed indexed columns, the
+# canonical JSON and the version id (§2.14), so a member of the wrong type cannot be stored or
+# served; unknown members are forbidden by the post schema (§2.1) and would sit outside the
+# version id. Identifying members are required where present: a parent is its `version`
+# (§2.6), a ref its `post` (§2.10), a licence its `url` (§2.11), a group its `post` (D-11).
 
+# Timestamps are ms since the epoch (§0.2) and never negative: `since=0` must reach the
+# oldest post (§3.6), so a negative one could not be served by the feed's pages.
 _TIMESTAMP = _int(minimum=0)
+# Entity URLs must be absolute (§1.1): the server discovers, delivers to and compares them.
 _URI = _str(uri=True)
 
 ENVELOPE = _obj(
@@ -124,7 +137,7 @@ ENVELOPE = _obj(
                 }
             )
         ),
-        "licenses": _arr(_obj({"url": _str(True, uri=True)})),
+        "licenses": _arr(_obj({"url": _str(True)})),  # any string: only shown, never fetched
         "attachments": _arr(
             _obj(
                 {
@@ -136,7 +149,7 @@ ENVELOPE = _obj(
                 }
             )
         ),
-        "app": _obj({"id": _str(), "name": _str(), "url": _URI}),
+        "app": _obj({"id": _str(), "name": _str(), "url": _str()}),  # set by the server (§2.11)
         "permissions": _obj(
             {
                 "public": _bool(),
@@ -152,6 +165,10 @@ _NULL_DROPPED_OBJECTS = ("version", "app", "permissions")
 _NULL_DROPPED_ARRAYS = ("mentions", "refs", "licenses", "attachments")
 
 # --- content schemas of the types tent.io defines (§9), keyed by base name ---------------------
+# Content is checked for the members a type's schema marks Required (Docs: "Required") and for
+# the JSON types of the members it defines; members it does not define are accepted and kept
+# (nothing in the protocol forbids them, and content is hashed whole, §2.14). Formats and
+# enumerations are checked only where the server acts on the value.
 
 _SELECTORS = _arr(_str())
 _LOCATION = _obj({"latitude": _str(True), "longitude": _str(True), "altitude": _str()})
@@ -171,17 +188,12 @@ _META_URLS = (
 )
 
 CONTENT_SCHEMAS: dict[str, dict[str, Field]] = {
+    # §1.4: discovery compares `entity` and needs at least one server with every endpoint
+    # (§1.3 step 4). The profile is shown as given: the Docs set no length or format on it.
     "meta": {
         "entity": _str(True, uri=True),
         "previous_entities": _arr(_URI),
-        "profile": _obj(
-            {
-                "name": _str(max_len=256),
-                "bio": _str(max_len=256),
-                "website": _URI,
-                "location": _str(max_len=256),
-            }
-        ),
+        "profile": _obj({"name": _str(), "bio": _str(), "website": _str(), "location": _str()}),
         "servers": _arr(
             _obj(
                 {
@@ -198,17 +210,21 @@ CONTENT_SCHEMAS: dict[str, dict[str, Field]] = {
             _obj({"life": _int(True, minimum=1), "algorithm": _str(True), "public_key": _str(True)})
         ),
     },
+    # §4.1: the key authenticates requests, and Tent's Hawk is sha256 only.
     "credentials": {
         "hawk_key": _str(True),
         "hawk_algorithm": _str(True, enum=("sha256",)),
     },
-    "relationship": {},
-    "subscription": {"type": _str(True)},
+    "relationship": {},  # §9.2: no content defined
+    "subscription": {"type": _str(True)},  # §7.7: the selector the server dispatches on
+    # Docs: status "must be set to permanent or temporary"; `reason` is only ever written by
+    # servers and is stored as given.
     "delivery-failure": {
         "entity": _str(True, uri=True),
         "status": _str(True, enum=("permanent", "temporary")),
         "reason": _str(),
     },
+    # §6.1: OAuth redirects to `redirect_uri`, webhooks go to `notification_url`.
     "app": {
         "name": _str(True),
         "description": _str(),
@@ -219,18 +235,20 @@ CONTENT_SCHEMAS: dict[str, dict[str, Field]] = {
         "types": _obj({"read": _SELECTORS, "write": _SELECTORS}),
         "scopes": _arr(_str()),
     },
+    # §5.2: the grant the server authorizes with.
     "app-auth": {
         "types": _obj({"read": _arr(_str(), True), "write": _arr(_str(), True)}, True),
         "scopes": _arr(_str(), True),
     },
     "group": {"name": _str(True), "description": _str()},
-    "group-member": {"entity": _str(True, uri=True)},
+    "group-member": {"entity": _str(True, uri=True)},  # D-11: membership compares entity URLs
+    # Docs: "The maximum length of the text is 256 Unicode characters" (D-50).
     "status": {"text": _str(True, max_len=256), "location": _LOCATION},
     "photo": {
         "caption": _str(),
         "filename": _str(),
         "location": _LOCATION,
-        "artist": _obj({"name": _str(), "entity": _URI}),
+        "artist": _obj({"name": _str(), "entity": _str()}),  # only shown
         "film_speed": _str(),
         "focal_length": _str(),
         "aperture": _str(),
@@ -248,12 +266,13 @@ CONTENT_SCHEMAS: dict[str, dict[str, Field]] = {
     "album": {
         "title": _str(True),
         "description": _str(),
-        "cover": _obj({"post": _str(True), "entity": _URI, "version": _str()}),
+        "cover": _obj({"post": _str(True), "entity": _str(), "version": _str()}),
     },
     "essay": {"body": _str(True), "title": _str(), "excerpt": _str()},
     "tag": {"name": _str(True), "description": _str()},
     "favorite": {"note": _str()},
-    # repost, cursor and delete define no content: any object is accepted.
+    # photo's "one of" lists are not enforced (D-50); repost, cursor and delete define no
+    # content: any object is accepted.
 }
 
 # --- the checker ------------------------------------------------------------------------------
@@ -302,7 +321,9 @@ def _is_uri(value: str) -> bool:
         return False
 
 
-def _check(value: Any, field: Field, path: str, diff: Diff) -> None:
+def _check(value: Any, field: Field, path: str, diff: Diff, open_members: bool = False) -> None:
+    """Append to `diff` what keeps `value` from being `field`. With `open_members`, members
+    an object's schema does not define are accepted (content); otherwise they are refused."""
     kind = _json_type(value)
     if kind != field.kind:
         diff.append(
@@ -344,10 +365,10 @@ def _check(value: Any, field: Field, path: str, diff: Diff) -> None:
                 )
         for name, member_value in value.items():
             member = field.members.get(name)
-            if member is None:
+            if member is not None:
+                _check(member_value, member, _pointer(path, name), diff, open_members)
+            elif not open_members:
                 diff.append({"op": "remove", "path": _pointer(path, name)})
-            else:
-                _check(member_value, member, _pointer(path, name), diff)
     elif kind == "array" and field.items is not None:
         if len(value) < field.min_items:
             diff.append(
@@ -360,7 +381,7 @@ def _check(value: Any, field: Field, path: str, diff: Diff) -> None:
                 }
             )
         for index, item in enumerate(value):
-            _check(item, field.items, _pointer(path, index), diff)
+            _check(item, field.items, _pointer(path, index), diff, open_members)
 
 
 def _check_string(value: str, field: Field, path: str, diff: Diff) -> None:
@@ -490,11 +511,11 @@ def check_post(post: dict[str, Any], post_type: PostType) -> None:
     known = _known_name(post_type)
     schema = CONTENT_SCHEMAS.get(known) if known else None
     if schema is not None:
-        _check(post.get("content", {}), _obj(schema), "/content", diff)
+        _check(post.get("content", {}), _obj(schema), "/content", diff, open_members=True)
         _raise_if(diff)
 
     if known:
-        _check_type_rules(known, post, post_type)
+        _check_type_rules(known, post)
 
 
 def validate_post(body: object) -> tuple[dict[str, Any], PostType]:
@@ -516,36 +537,35 @@ def _known_name(post_type: PostType) -> str | None:
     return name if post_type.base == TENT_TYPES + name else None
 
 
-def _check_type_rules(name: str, post: dict[str, Any], post_type: PostType) -> None:
-    """Rules on mentions and refs that the schemas cannot express (§9.2, §9.3)."""
+def _check_type_rules(name: str, post: dict[str, Any]) -> None:
+    """Rules on mentions and refs that the schemas cannot express: only the "must" ones."""
     mentions: list[dict[str, Any]] = post.get("mentions", [])
     refs: list[dict[str, Any]] = post.get("refs", [])
     content: dict[str, Any] = post.get("content", {})
     mentioned_posts = {m["post"] for m in mentions if "post" in m}
 
-    if name == "repost":
+    if name == "repost":  # Docs: "must include a mention and a single ref of the original post"
         if len(refs) != 1:
             raise TentError("Repost must have exactly one ref")
         if refs[0]["post"] not in mentioned_posts:
             raise TentError("Repost must mention the reposted post")
-    elif name == "subscription":
+    elif name == "subscription":  # §7.7: the first mention is the publisher subscribed to
         if not any("entity" in m for m in mentions):
             raise TentError("Subscription must mention an entity!")
-    elif name == "app-auth":
+    elif name == "app-auth":  # §6.10: the grant is for the app it mentions
         if not any("post" in m and _is_app_type(m.get("type")) for m in mentions):
             raise TentError("Post must mention an app")
-    elif name == "cursor":
+    elif name == "cursor":  # Docs: "must have a single post ref"
         if len(refs) != 1:
             raise TentError("Cursor must have exactly one ref")
-    elif name == "favorite":
+    elif name == "favorite":  # Docs: "must include a ref"
         if not refs:
             raise TentError("Favorite must have at least one ref")
-    elif name == "album":
+    elif name == "album":  # Docs: the cover "post must also be included in the refs array"
         cover = content.get("cover")
         if cover is not None and cover["post"] not in {r["post"] for r in refs}:
             raise TentError("Album cover must be among the refs")
-    elif name == "status" and post_type.fragment == "reply" and not mentioned_posts:
-        raise TentError("Reply must mention at least one post")
+    # A status reply "should" mention and ref what it replies to (Docs): accepted without.
 
 
 def _is_app_type(value: object) -> bool:
