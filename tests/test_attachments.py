@@ -7,11 +7,11 @@ import time
 
 import aiohttp
 
-from tent.auth import hawk
 from tent.handlers.common import POSTS, SERVER_CREDENTIALS
 from tests.app_helpers import authorize
 from tests.attachment_helpers import digest, multipart
 from tests.conftest import POST_MT, Tent
+from tests.signing import bewit
 
 PHOTO = "https://tent.io/types/photo/v0#"
 DATA = b"example attachment data"
@@ -191,10 +191,10 @@ async def test_private_attachment_is_hidden_from_anonymous_other_apps_and_expire
     other_entity = f"/attachments/{quote('https://other.example', safe='')}/{digest(secret)}"
     assert (await tent.anon.get(other_entity)).status == 404
     server = tent.server.app[SERVER_CREDENTIALS]
-    good = hawk.bewit_url(server, tent.base + path, int(time.time()) + 60)
+    good = bewit(server, tent.base + path, int(time.time()) + 60)
     resp = await tent.anon.get(good.removeprefix(tent.base))
     assert resp.status == 200 and await resp.read() == secret
-    expired = hawk.bewit_url(server, tent.base + path, int(time.time()) - 1)
+    expired = bewit(server, tent.base + path, int(time.time()) - 1)
     assert (await tent.anon.get(expired.removeprefix(tent.base))).status == 403
 
 

@@ -8,7 +8,7 @@ import time
 from tent.auth import hawk
 from tent.auth.hawk import Credentials
 from tests.conftest import POST_MT, STATUS, Tent
-from tests.signing import sign
+from tests.signing import bewit, sign
 
 CT = f'{POST_MT}; type="{STATUS}"'
 BODY = b'{"type":"https://tent.io/types/status/v0#","content":{"text":"signed"}}'
@@ -124,11 +124,11 @@ async def test_bewit_grants_get_until_it_expires(tent: Tent) -> None:
     from tent.handlers.common import SERVER_CREDENTIALS
 
     url = tent.base + tent.post_path(secret["id"])
-    good = hawk.bewit_url(server[SERVER_CREDENTIALS], url, int(time.time()) + 60)
+    good = bewit(server[SERVER_CREDENTIALS], url, int(time.time()) + 60)
     resp = await tent.anon.get(good.removeprefix(tent.base))
     assert resp.status == 200
     assert (await resp.json())["post"]["id"] == secret["id"]
-    expired = hawk.bewit_url(server[SERVER_CREDENTIALS], url, int(time.time()) - 1)
+    expired = bewit(server[SERVER_CREDENTIALS], url, int(time.time()) - 1)
     resp = await tent.anon.get(expired.removeprefix(tent.base))
     assert resp.status == 403
     assert (await resp.json())["error"] == "Authentication failure: Access expired"
@@ -138,7 +138,7 @@ async def test_bewit_is_refused_for_writes_and_with_authorization(tent: Tent) ->
     from tent.handlers.common import SERVER_CREDENTIALS
 
     url = tent.base + "/posts"
-    signed = hawk.bewit_url(tent.server.app[SERVER_CREDENTIALS], url, int(time.time()) + 60)
+    signed = bewit(tent.server.app[SERVER_CREDENTIALS], url, int(time.time()) + 60)
     resp = await tent.anon.post(signed.removeprefix(tent.base), data=BODY, headers={"Content-Type": CT})
     assert resp.status == 403
     resp = await tent.client.get(signed.removeprefix(tent.base))
