@@ -70,6 +70,12 @@ OPTIONS: tuple[Option, ...] = (
         "give up on a delivery after this many seconds (default 604800 = 7 days)",
     ),
     Option(
+        "outgoing_timeout",
+        "TENT_OUTGOING_TIMEOUT",
+        float,
+        "seconds an outgoing request (discovery, delivery, proxying) may take (default 20)",
+    ),
+    Option(
         "max_body_size",
         "TENT_MAX_BODY_SIZE",
         int,
@@ -109,6 +115,7 @@ class Settings:
     allow_private_addresses: bool = False
     delivery_retry_base: float = 15.0
     delivery_give_up_after: float = 7 * 24 * 3600.0
+    outgoing_timeout: float = 20.0
     max_body_size: int = 1024 * 1024
     max_attachment_size: int = 100 * 1024 * 1024
     db_pool_size: int = 10

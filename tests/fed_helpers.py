@@ -72,3 +72,17 @@ async def wait_copy(
 
 def ct(post_type: str) -> dict[str, str]:
     return {"Content-Type": f'{POST_MT}; type="{post_type}"'}
+
+
+async def meta_post(tent: Tent) -> dict:
+    """The server's own meta post, found the way others find it (the entity's Link)."""
+    link = (await tent.anon.head("/")).headers["Link"]
+    meta_id = link.split(">")[0].rsplit("/", 1)[1]
+    resp = await tent.client.get(tent.post_path(meta_id))
+    assert resp.status == 200, await resp.text()
+    return (await resp.json())["post"]
+
+
+async def set_profile(tent: Tent, profile: dict) -> dict:
+    meta = await meta_post(tent)
+    return await tent.update(meta, {**meta["content"], "profile": profile})

@@ -4,7 +4,15 @@ notifications, deletes, meta changes, proxying (docs/protocol.md §7, §8)."""
 from __future__ import annotations
 
 from tests.conftest import STATUS
-from tests.fed_helpers import deliveries, eventually, stored_copy, subscribe, wait_copy, wait_delivered
+from tests.fed_helpers import (
+    deliveries,
+    eventually,
+    set_profile,
+    stored_copy,
+    subscribe,
+    wait_copy,
+    wait_delivered,
+)
 
 
 async def test_subscribing_sets_up_a_relationship_and_public_posts_arrive(make_server) -> None:
@@ -124,11 +132,8 @@ async def test_meta_changes_reach_every_relationship(make_server) -> None:
     alice, bob = await make_server(), await make_server()
     sub = await subscribe(bob, alice)
     await wait_delivered(bob, sub["id"], alice.entity)
-    link = (await alice.anon.head("/")).headers["Link"]
-    meta_id = link.split(">")[0].rsplit("/", 1)[1]
-    meta = (await (await alice.client.get(alice.post_path(meta_id))).json())["post"]
-    content = {**meta["content"], "profile": {"name": "Alice", "bio": "renamed"}}
-    updated = await alice.update(meta, content)
+    updated = await set_profile(alice, {"name": "Alice", "bio": "renamed"})
+    meta_id = updated["id"]
     await wait_delivered(alice, meta_id, bob.entity)
     copy = await wait_copy(bob, alice.entity, meta_id, updated["version"]["id"])
     assert copy["content"]["profile"] == {"name": "Alice", "bio": "renamed"}

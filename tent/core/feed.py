@@ -92,6 +92,15 @@ def _single(params: Sequence[tuple[str, str]], name: str) -> str | None:
     return values[0] if values else None
 
 
+def parse_profiles(raw: str | None) -> tuple[str, ...]:
+    """The `profiles` parameter: a comma list of specifiers (§3.2)."""
+    kinds = tuple(_split(raw or ""))
+    for kind in kinds:
+        if kind not in PROFILE_KINDS:
+            raise TentError(f"Invalid profiles: must be among {', '.join(PROFILE_KINDS)}")
+    return kinds
+
+
 def parse_feed_query(params: Sequence[tuple[str, str]], *, app_level: bool) -> FeedQuery:
     """Parse the feed's query string; bad values are 400s, never silently ignored (D-54)."""
     raw_limit = _single(params, "limit")
@@ -136,13 +145,7 @@ def parse_feed_query(params: Sequence[tuple[str, str]], *, app_level: bool) -> F
     limit = min(limit, MAX_LIMIT)
     if max_refs:
         limit = min(limit, MAX_LIMIT // max_refs)
-    profiles: list[str] = []
-    raw_profiles = _single(params, "profiles")
-    if raw_profiles is not None:
-        for kind in _split(raw_profiles):
-            if kind not in PROFILE_KINDS:
-                raise TentError(f"Invalid profiles: must be among {', '.join(PROFILE_KINDS)}")
-            profiles.append(kind)
+    profiles = parse_profiles(_single(params, "profiles"))
     return FeedQuery(
         limit=limit,
         sort_by=sort_by,
@@ -150,16 +153,57 @@ def parse_feed_query(params: Sequence[tuple[str, str]], *, app_level: bool) -> F
         entities=tuple(entities),
         mentions=tuple(mentions),
         max_refs=max_refs,
-        profiles=tuple(profiles) if app_level else (),
+        profiles=profiles if app_level else (),
         params=tuple(params),
         **positions,
     )
 
 
 def sort_value(post: dict[str, Any], sort_by: str) -> int:
+    """The post's timestamp for `sort_by`. Servers show `received_at` only to some readers, so
+    a post fetched from another server without it is placed by `published_at` (as tentd does)."""
     if sort_by.startswith("version."):
-        return int(post["version"][sort_by.split(".", 1)[1]])
-    return int(post[sort_by])
+        version = post["version"]
+        return int(version.get(sort_by.split(".", 1)[1], version["published_at"]))
+    return int(post.get(sort_by, post["published_at"]))
+
+
+def sortable(post: Any, sort_by: str) -> bool:
+    """Whether a post fetched from another server can be placed in our ordering."""
+    if not isinstance(post, dict) or not isinstance(post.get("version"), dict):
+        return False
+    if not isinstance(post["version"].get("id"), str):
+        return False
+    try:
+        sort_value(post, sort_by)
+    except (KeyError, TypeError, ValueError):
+        return False
+    return True
+
+
+def merge_pages(
+    query: FeedQuery, pages: Sequence[tuple[Sequence[dict[str, Any]], bool]]
+) -> tuple[list[dict[str, Any]], bool]:
+    """One feed page from several sources' pages (ours and other servers', §8): each is a
+    page for the same query, newest first, with whether older posts exist there.
+
+    D-48: merged newest first by (sort key, version id), like a local page, then cut to
+    `limit`: the newest posts, or for a `since` page the ones nearest the point. Returns the
+    page and whether older posts exist in any source.
+    """
+    seen: set[tuple[Any, Any]] = set()
+    merged: list[dict[str, Any]] = []
+    for posts, _ in pages:
+        for post in posts:
+            key = (post.get("entity"), post.get("id"))
+            if key not in seen:
+                seen.add(key)
+                merged.append(post)
+    merged.sort(key=lambda p: (sort_value(p, query.sort_by), p["version"]["id"]), reverse=True)
+    older = any(more for _, more in pages)
+    if query.ascending:
+        return (merged[-query.limit :] if query.limit else []), older
+    return merged[: query.limit], older or len(merged) > query.limit
 
 
 def _query_string(params: Iterable[tuple[str, str]]) -> str:

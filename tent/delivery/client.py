@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
@@ -17,7 +19,17 @@ from yarl import URL
 
 MAX_RESPONSE_BYTES = 2 * 1024 * 1024
 MAX_REDIRECTS = 3
-TIMEOUT = aiohttp.ClientTimeout(total=20, connect=5, sock_read=15)
+
+
+def timeouts(total: float) -> tuple[aiohttp.ClientTimeout, aiohttp.ClientTimeout]:
+    """For whole bodies: `total` seconds in all (connect 5 s, a stall 15 s at most). For
+    streamed bodies (proxied attachments), which may take longer in all: the same limits on
+    connecting and on a stall, none on the whole."""
+    connect, stall = min(5.0, total), min(15.0, total)
+    return (
+        aiohttp.ClientTimeout(total=total, connect=connect, sock_read=stall),
+        aiohttp.ClientTimeout(total=None, connect=connect, sock_read=stall),
+    )
 
 
 class RequestRefused(Exception):
@@ -41,8 +53,9 @@ def _public(address: str) -> bool:
 class GuardedResolver(AbstractResolver):
     """Resolves like aiohttp does, then drops addresses we may not connect to."""
 
-    def __init__(self, allow_private: bool) -> None:
+    def __init__(self, allow_private: bool, timeout: float = 20.0) -> None:
         self.allow_private = allow_private
+        self.timeout, self.stream_timeout = timeouts(timeout)
         self.inner = aiohttp.ThreadedResolver()
 
     async def resolve(
@@ -74,14 +87,15 @@ class Response:
 
 
 class HttpClient:
-    def __init__(self, allow_private: bool) -> None:
+    def __init__(self, allow_private: bool, timeout: float = 20.0) -> None:
         self.allow_private = allow_private
+        self.timeout, self.stream_timeout = timeouts(timeout)
         self._hosts: dict[str, bool] = {}
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
                 resolver=GuardedResolver(allow_private), limit=200, ttl_dns_cache=60
             ),
-            timeout=TIMEOUT,
+            timeout=self.timeout,
         )
 
     async def close(self) -> None:
@@ -110,21 +124,24 @@ class HttpClient:
             self._hosts[host] = known
         return known
 
-    async def request(
+    @asynccontextmanager
+    async def open(
         self,
         method: str,
         url: str,
         *,
         headers: dict[str, str] | None = None,
         data: bytes | None = None,
-        max_bytes: int = MAX_RESPONSE_BYTES,
         follow_redirects: bool = True,
-    ) -> Response:
-        """One request; redirects are followed by hand so every hop is checked."""
+        stream: bool = False,
+    ) -> AsyncIterator[tuple[aiohttp.ClientResponse, str]]:
+        """A response whose body is not read yet, and the URL it came from; redirects are
+        followed by hand so every hop is checked. `stream`: the body may take long in all."""
+        timeout = self.stream_timeout if stream else self.timeout
         for _ in range(MAX_REDIRECTS + 1):
             target = self.check_url(url)
             async with self.session.request(
-                method, target, headers=headers, data=data, allow_redirects=False
+                method, target, headers=headers, data=data, allow_redirects=False, timeout=timeout
             ) as resp:
                 if (
                     follow_redirects
@@ -135,12 +152,29 @@ class HttpClient:
                     if resp.status == 303:
                         method, data = "GET", None
                     continue
-                if resp.content_length is not None and resp.content_length <= max_bytes:
-                    return Response(resp.status, resp.headers, await resp.read(), url)
-                body = bytearray()  # no length, or too long: read no more than the limit
-                async for chunk in resp.content.iter_chunked(64 * 1024):
-                    body += chunk
-                    if len(body) > max_bytes:
-                        raise RequestRefused(f"response from {url} larger than {max_bytes} bytes")
-                return Response(resp.status, resp.headers, bytes(body), url)
+                yield resp, url
+                return
         raise RequestRefused(f"too many redirects from {url}")
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        data: bytes | None = None,
+        max_bytes: int = MAX_RESPONSE_BYTES,
+        follow_redirects: bool = True,
+    ) -> Response:
+        """One request, its body read whole (up to `max_bytes`)."""
+        async with self.open(
+            method, url, headers=headers, data=data, follow_redirects=follow_redirects
+        ) as (resp, url):
+            if resp.content_length is not None and resp.content_length <= max_bytes:
+                return Response(resp.status, resp.headers, await resp.read(), url)
+            body = bytearray()  # no length, or too long: read no more than the limit
+            async for chunk in resp.content.iter_chunked(64 * 1024):
+                body += chunk
+                if len(body) > max_bytes:
+                    raise RequestRefused(f"response from {url} larger than {max_bytes} bytes")
+            return Response(resp.status, resp.headers, bytes(body), url)

@@ -78,10 +78,15 @@ class Discovery:
             self.cache.pop(next(iter(self.cache)))
         self.cache[entity] = (time.monotonic() + CACHE_SECONDS, meta)
 
-    async def meta(self, entity: str) -> dict[str, Any]:
+    def cached(self, entity: str) -> dict[str, Any] | None:
+        """The meta post found within the last few minutes, without asking anyone."""
         cached = self.cache.get(entity)
-        if cached and cached[0] > time.monotonic():
-            return cached[1]
+        return cached[1] if cached and cached[0] > time.monotonic() else None
+
+    async def meta(self, entity: str) -> dict[str, Any]:
+        cached = self.cached(entity)
+        if cached is not None:
+            return cached
         meta = await self._discover(entity)
         self.remember(entity, meta)
         return meta

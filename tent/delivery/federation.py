@@ -1,5 +1,6 @@
 """Server-to-server: relationship initiation in both roles (§7.2), notifications to peers
-(§7.5) and to apps (§6.9), and fetching other entities' posts for proxying (§8)."""
+(§7.5) and to apps (§6.9); proxying (§8) is `tent.delivery.proxy`, sharing its HTTP client
+and discovery."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ import re
 import secrets
 import time
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
 
-from tent.auth.hawk import Credentials, bewit_url, sign_request
+from tent.auth.hawk import Credentials, bewit_url
 from tent.config import Settings
 from tent.core import media
 from tent.core.posts import build_new_post, build_new_version, now_ms
@@ -22,8 +23,9 @@ from tent.core.principal import ANONYMOUS, Principal, principal_for_credentials
 from tent.core.render import render_post
 from tent.core.retry import Outcome, classify_status, describe_status, parse_retry_after
 from tent.delivery.client import HttpClient, RequestRefused, Response
-from tent.delivery.discovery import Discovery, DiscoveryFailed, servers
+from tent.delivery.discovery import Discovery, DiscoveryFailed
 from tent.delivery.explain import describe_error, host_of
+from tent.delivery.proxy import Proxy, endpoint_urls, hawk_headers
 from tent.publish import Publisher
 from tent.store.federation import Delivery, FederationStore, Relationship
 from tent.store.posts import PostStore
@@ -73,15 +75,6 @@ def _remote_credentials(post: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def expand(template: str, **values: str) -> str:
-    """RFC 6570 level 1, as the meta post's templates are: each `{var}` becomes its value
-    with everything but unreserved characters percent-encoded (what uritemplate does, without
-    parsing the template again for every delivery)."""
-    for name, value in values.items():
-        template = template.replace("{" + name + "}", quote(value, safe=""))
-    return template
-
-
 def relationship_posts(
     rel_type: str, entity: str, mentions: list[dict[str, Any]], *, own: str, now: int
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -119,8 +112,9 @@ class Federation:
         self.store = store
         self.publisher = publisher
         self.server_credentials = server_credentials
-        self.http = HttpClient(settings.allow_private_addresses)
+        self.http = HttpClient(settings.allow_private_addresses, settings.outgoing_timeout)
         self.discovery = Discovery(self.http)
+        self.proxy = Proxy(self.http, self.discovery, store, posts, settings.entity)
         self._locks: dict[str, asyncio.Lock] = {}
         # A post fanned out to many peers is read and rendered once, not once per peer.
         self._bodies: dict[tuple[str, str, str], tuple[dict[str, Any], bytes] | None] = {}
@@ -141,12 +135,7 @@ class Federation:
 
     @staticmethod
     def post_urls(meta: dict[str, Any], entity: str, post_id: str) -> list[str]:
-        urls = []
-        for server in servers(meta):
-            template = (server.get("urls") or {}).get("post")
-            if isinstance(template, str):
-                urls.append(expand(template, entity=entity, post=post_id))
-        return urls
+        return endpoint_urls(meta, "post", entity=entity, post=post_id)
 
     async def _signed(
         self,
@@ -158,17 +147,7 @@ class Federation:
         content_type: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> Response:
-        headers = dict(headers or {})
-        if content_type:
-            headers["Content-Type"] = content_type
-        if creds:
-            headers["Authorization"] = sign_request(
-                Credentials(creds["id"], creds["hawk_key"], creds.get("hawk_algorithm", "sha256")),
-                method=method,
-                url=url,
-                content=body,
-                content_type=content_type,
-            )
+        headers = hawk_headers(method, url, creds, headers, body=body, content_type=content_type)
         return await self.http.request(
             method, url, headers=headers, data=body, follow_redirects=method == "GET"
         )
@@ -427,19 +406,3 @@ class Federation:
         except RequestRefused as exc:
             return Outcome(False, "delivery_failed", permanent=True, detail=str(exc))
         return classify_status(resp.status, parse_retry_after(resp.headers.get("Retry-After"), time.time()))
-
-    # -- proxying ------------------------------------------------------------------------
-
-    async def fetch_post(self, entity: str, post_id: str, query: str, accept: str | None) -> Response:
-        """GET another entity's post (or list) from its own server, signed with the
-        credentials it gave us when we have a relationship, else anonymously."""
-        rel = await self.store.relationship(entity)
-        meta = rel.remote_meta if rel and rel.remote_meta else await self.discovery.meta(entity)
-        creds = rel.remote_credentials if rel and rel.active else None
-        last: Exception | None = None
-        for url in self.post_urls(meta, entity, post_id):
-            try:
-                return await self._signed("GET", url + query, creds, headers={"Accept": accept or media.POST})
-            except (aiohttp.ClientError, OSError) as exc:
-                last = exc
-        raise last or DiscoveryFailed(f"no server for {entity}")

@@ -6,13 +6,13 @@ import base64
 import re
 from urllib.parse import unquote_plus
 
-import uritemplate
 from aiohttp import web
 
 from tent.core import media
 from tent.core.errors import NotFound, TentError
 from tent.core.principal import is_public
-from tent.handlers.common import principal_of, settings_of
+from tent.handlers import proxy
+from tent.handlers.common import attachment_url, principal_of, settings_of
 from tent.handlers.post_input import BLOBS
 
 ONE_YEAR = 31557600
@@ -59,9 +59,14 @@ async def attachment(request: web.Request) -> web.StreamResponse:
         raise NotFound()
     if entity != settings.entity and not principal.app_level:
         raise NotFound()
-    carrier = await request.app[BLOBS].carrier(entity, digest, principal.feed_visibility(settings.entity))
+    mode = proxy.NO_PROXY if entity == settings.entity else proxy.mode_of(request, proxy.PROXY_IF_MISS)
+    carrier = None
+    if mode != proxy.PROXY:
+        carrier = await request.app[BLOBS].carrier(entity, digest, principal.feed_visibility(settings.entity))
     if carrier is None:
-        raise NotFound()
+        if mode == proxy.NO_PROXY:
+            raise NotFound()
+        return await proxy.attachment(request, entity, digest)
     size = carrier.size
     public = is_public(carrier.post) and principal.is_anonymous
     filename = _quote_filename(str(carrier.attachment.get("name", "")))
@@ -94,7 +99,10 @@ async def post_attachment(request: web.Request, entity: str, post_id: str, name:
     from tent.handlers.posts import readable_post
 
     version = request.query.get("version")
-    post = await readable_post(request, entity, post_id, None if version in (None, "latest") else version)
+    version = None if version in (None, "latest") else version
+    if await proxy.should_proxy(request, entity, post_id, version):
+        return await proxy.post_attachment(request, entity, post_id, name)
+    post = await readable_post(request, entity, post_id, version)
     accept = request.headers.get("Accept")
     best, best_q = None, 0.0
     for candidate in post.get("attachments") or []:
@@ -105,8 +113,5 @@ async def post_attachment(request: web.Request, entity: str, post_id: str, name:
             best, best_q = candidate, q
     if best is None:
         raise NotFound()
-    settings = settings_of(request)
-    location = uritemplate.expand(
-        f"{settings.root}/attachments/{{entity}}/{{digest}}", entity=post["entity"], digest=best["digest"]
-    )
+    location = attachment_url(settings_of(request), post["entity"], best["digest"])
     return web.Response(status=302, headers={"Location": location, "Attachment-Digest": best["digest"]})

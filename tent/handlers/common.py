@@ -88,6 +88,11 @@ def post_url(settings: Settings, entity: str, post_id: str) -> str:
     return uritemplate.expand(f"{settings.root}/posts/{{entity}}/{{post}}", entity=entity, post=post_id)
 
 
+def attachment_url(settings: Settings, entity: str, digest: str) -> str:
+    template = f"{settings.root}/attachments/{{entity}}/{{digest}}"
+    return uritemplate.expand(template, entity=entity, digest=digest)
+
+
 def signed_post_url(settings: Settings, entity: str, post_id: str) -> str:
     """A post URL for bewit links: `:` left unescaped, because HTTP libraries (yarl among
     them) rewrite `%3A` to `:` before sending, which would break a MAC over the raw path."""

@@ -1,13 +1,12 @@
 """Federation endpoints: incoming notifications (§7.5) and relationship offers (§7.2),
-server-side discovery (§1.6), proxying other entities' posts (§8), and the owner's view of
-deliveries (who has each post, who is pending, who failed) with an immediate retry."""
+server-side discovery (§1.6), and the owner's view of deliveries (who has each post, who is
+pending, who failed) with an immediate retry. Proxying (§8) is `tent.handlers.proxy`."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-import aiohttp
 import orjson
 from aiohttp import web
 
@@ -16,7 +15,6 @@ from tent.core.errors import NotFound, TentError, Unauthorized
 from tent.core.posts import build_received, now_ms
 from tent.core.principal import Principal
 from tent.core.render import render_post
-from tent.delivery.client import RequestRefused
 from tent.delivery.discovery import DiscoveryFailed
 from tent.delivery.federation import RELATIONSHIP_INITIAL, RelationshipFailed
 from tent.handlers.common import (
@@ -126,30 +124,6 @@ async def discover(request: web.Request) -> web.Response:
     except DiscoveryFailed as exc:
         raise TentError(f"Discovery failed: {exc}", 404) from None
     return json_response(request, {"post": meta}, content_type=media.post_media_type(meta["type"]))
-
-
-def proxy_mode(request: web.Request, default: str) -> str:
-    """§8: the Cache-Control request header decides (checked in tentd's order)."""
-    value = request.headers.get("Cache-Control", "")
-    for mode in ("proxy-if-miss", "no-proxy", "proxy"):
-        if mode in value:
-            return mode
-    return default
-
-
-async def proxy_get(request: web.Request, entity: str, post_id: str) -> web.Response:
-    """Ask the entity's own server; its status and body come back as they are."""
-    query = request.rel_url.raw_query_string
-    try:
-        resp = await request.app[FEDERATION].fetch_post(
-            entity, post_id, "?" + query if query else "", request.headers.get("Accept")
-        )
-    except TimeoutError:
-        raise TentError(f"Failed to proxy request: GET {entity}", 504) from None
-    except (aiohttp.ClientError, OSError, DiscoveryFailed, RequestRefused):
-        raise TentError(f"Failed to proxy request: GET {entity}", 502) from None
-    headers = {k: resp.headers[k] for k in ("Content-Type", "ETag") if k in resp.headers}
-    return web.Response(status=resp.status, body=resp.body, headers=headers)
 
 
 def _owner(principal: Principal) -> None:

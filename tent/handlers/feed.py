@@ -7,6 +7,7 @@ from aiohttp import web
 from tent.core import media
 from tent.core.feed import page_links, parse_feed_query
 from tent.core.render import render_post
+from tent.handlers import proxy
 from tent.handlers.common import json_response, posts_of, principal_of, query_pairs, settings_of
 from tent.handlers.posts import inline_refs
 from tent.store.posts import Page
@@ -18,18 +19,28 @@ async def posts_feed(request: web.Request) -> web.Response:
     query = parse_feed_query(query_pairs(request), app_level=principal.app_level)
     vis = principal.feed_visibility(settings.entity)
     headers = {}
-    if request.method == "HEAD":
-        count = await store.feed(query, vis, private_mentions=principal.app_level, count=True)
-        headers["Count"] = str(count)
-    # HEAD builds the body too: its ETag must equal GET's (aiohttp sends no body for HEAD).
-    page = await store.feed(query, vis, private_mentions=principal.app_level)
-    assert isinstance(page, Page)
+    foreign = proxy.foreign_entities(request, query)
+    if foreign:
+        page, count = await proxy.merged_feed(request, query, foreign)
+        if request.method == "HEAD":
+            headers["Count"] = str(count)
+    else:
+        if request.method == "HEAD":
+            count = await store.feed(query, vis, private_mentions=principal.app_level, count=True)
+            headers["Count"] = str(count)
+        # HEAD builds the body too: its ETag must equal GET's (aiohttp sends no body for HEAD).
+        page = await store.feed(query, vis, private_mentions=principal.app_level)
+        assert isinstance(page, Page)
     body: dict = {
         "pages": page_links(query, page.posts, older_exist=page.older_exist),
-        "posts": [render_post(p, principal) for p in page.posts],
+        # posts from other servers come as those servers rendered them for us
+        "posts": [p if p["entity"] in foreign else render_post(p, principal) for p in page.posts],
     }
+    mode = proxy.mode_of(request, proxy.NO_PROXY)
     if query.max_refs:
-        body["refs"] = await inline_refs(store, page.posts, query.max_refs, principal, settings.entity)
+        body["refs"] = await inline_refs(request, page.posts, query.max_refs, mode)
+    if query.profiles:
+        body["profiles"] = await proxy.profiles(request, page.posts, query.profiles, mode)
     return json_response(
         request, body, content_type=media.FEED, public=principal.is_anonymous, headers=headers
     )

@@ -13,7 +13,7 @@ from tent import grants
 from tent.auth.payload import checks_payload_while_streaming
 from tent.core import media
 from tent.core.errors import NotFound, TentError, Unauthorized
-from tent.core.feed import FeedQuery, page_links, parse_feed_query
+from tent.core.feed import FeedQuery, page_links, parse_feed_query, parse_profiles
 from tent.core.posts import (
     build_delete_post,
     build_import,
@@ -25,8 +25,9 @@ from tent.core.posts import (
 from tent.core.principal import Principal, is_public
 from tent.core.render import render_mention_item, render_post, render_version_item
 from tent.core.types import PostType
-from tent.handlers import attachments, federation, oauth
+from tent.handlers import attachments, federation, oauth, proxy
 from tent.handlers.common import (
+    FEDERATION,
     PUBLISHER,
     int_param,
     json_response,
@@ -37,7 +38,7 @@ from tent.handlers.common import (
     settings_of,
 )
 from tent.handlers.post_input import read_post, resolve_attachments
-from tent.store.posts import Page, PostStore
+from tent.store.posts import Page
 
 APP_TYPE_BASE = "https://tent.io/types/app/v0"
 APP_AUTH_TYPE_BASE = "https://tent.io/types/app-auth/v0"
@@ -212,43 +213,48 @@ async def readable_post(
 
 
 async def inline_refs(
-    store: PostStore, posts: list[dict[str, Any]], max_refs: int, principal: Principal, own_entity: str
+    request: web.Request, posts: list[dict[str, Any]], max_refs: int, mode: str
 ) -> list[dict[str, Any]]:
     """The posts referenced by each post's first `max_refs` refs that the requester may read:
-    the pinned version when a ref names one, else the newest readable (D-23)."""
-    wanted: list[dict[str, Any]] = []
+    the pinned version when a ref names one, else the newest readable (D-23). Other
+    entities' posts we hold no copy of are fetched from their servers unless `mode` is
+    `no-proxy`; with `proxy` they always are (§8)."""
+    settings, principal, store = settings_of(request), principal_of(request), posts_of(request)
+    own_entity = settings.entity
+    wanted: list[tuple[str, str, str | None]] = []
     for post in posts:
         for ref in (post.get("refs") or [])[:max_refs]:
-            wanted.append(
-                {
-                    "entity": ref.get("entity") or post["entity"],
-                    "post": ref["post"],
-                    "version": ref.get("version"),
-                }
-            )
-    if not wanted:
-        return []
-    found = await store.get_many(
-        [(w["entity"], w["post"]) for w in wanted], principal.feed_visibility(own_entity)
-    )
+            if isinstance(ref, dict) and isinstance(ref.get("post"), str):
+                wanted.append((ref.get("entity") or post["entity"], ref["post"], ref.get("version")))
+    wanted = list(dict.fromkeys(wanted))
+    local = [w for w in wanted if mode != proxy.PROXY or w[0] == own_entity]
+    if not local:
+        found = []
+    else:
+        found = await store.get_many([(w[0], w[1]) for w in local], principal.feed_visibility(own_entity))
     out: list[dict[str, Any]] = []
     seen: set[tuple[str, str, str]] = set()
-    for w in wanted:
+    missing = []
+    for entity, post_id, version in wanted:
         candidates = [
             p
             for p in found
-            if p["entity"] == w["entity"]
-            and p["id"] == w["post"]
-            and (w["version"] is None or p["version"]["id"] == w["version"])
+            if p["entity"] == entity
+            and p["id"] == post_id
+            and (version is None or p["version"]["id"] == version)
             and principal.can_read(p, own_entity)
         ]
         if not candidates:
+            if entity != own_entity:
+                missing.append((entity, post_id, version))
             continue
         chosen = candidates[0]
         key = (chosen["entity"], chosen["id"], chosen["version"]["id"])
         if key not in seen:
             seen.add(key)
             out.append(render_post(chosen, principal))
+    if missing and mode != proxy.NO_PROXY and principal.app_level:
+        out.extend(await request.app[FEDERATION].proxy.referenced(missing))
     return out
 
 
@@ -263,27 +269,24 @@ async def get_post(request: web.Request) -> web.Response:
             request, unquote_plus(m["entity"]), unquote_plus(m["post"]), unquote_plus(m["name"])
         )
     entity, post_id = parse_post_path(request)
-    settings, principal = settings_of(request), principal_of(request)
-    if entity != settings.entity and principal.app_level:
-        mode = federation.proxy_mode(request, "proxy-if-miss")
-        version = request.query.get("version")
-        if mode == "proxy" or (
-            mode == "proxy-if-miss"
-            and await posts_of(request).get(entity, post_id, None if version in (None, "latest") else version)
-            is None
-        ):
-            return await federation.proxy_get(request, entity, post_id)
+    principal = principal_of(request)
+    version = request.query.get("version")
+    version = None if version in (None, "latest") else version
+    if await proxy.should_proxy(request, entity, post_id, version):
+        return await proxy.post(request, entity, post_id)
     representation = media.choose_post_representation(request.headers.get("Accept"))
     if representation != media.POST:
         return await _post_list(request, entity, post_id, representation)
-    version = request.query.get("version")
-    post = await readable_post(request, entity, post_id, None if version in (None, "latest") else version)
+    post = await readable_post(request, entity, post_id, version)
     extra: dict[str, Any] = {}
     max_refs = int_param(request, "max_refs")
-    if max_refs and principal.app_level:
-        extra["refs"] = await inline_refs(
-            posts_of(request), [post], min(max_refs, 5), principal, settings.entity
-        )
+    kinds = parse_profiles(request.query.get("profiles"))
+    if principal.app_level:
+        mode = proxy.mode_of(request, proxy.PROXY_IF_MISS)
+        if max_refs:
+            extra["refs"] = await inline_refs(request, [post], min(max_refs, 5), mode)
+        if kinds:
+            extra["profiles"] = await proxy.profiles(request, [post], kinds, mode)
     return post_response(request, post, principal, extra)
 
 
