@@ -1,4 +1,4 @@
-"""Request proxying (PROTOCOL.md §8) between real servers on loopback: profiles, refs, the
+"""Request proxying (§8) between real servers on loopback: profiles, refs, the
 feed for foreign entities, attachments, who may make a server proxy, and upstream failures."""
 
 from __future__ import annotations

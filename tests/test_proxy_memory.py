@@ -1,5 +1,5 @@
 """A 50 MB attachment of another entity is streamed through the proxying server: its peak
-memory stays within a bound (PROTOCOL.md §8).
+memory stays within a bound (§8).
 
 The proxying server runs as its own process (`tent serve`) so its peak resident set (VmHWM)
 is measured alone; the origin is a server in the test process. Bound: proxying the bytes

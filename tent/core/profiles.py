@@ -1,4 +1,4 @@
-"""The `profiles` object of a feed or post response (PROTOCOL.md §3.2, §3.6): which entities
+"""The `profiles` object of a feed or post response (§3.2, §3.6): which entities
 a list of posts names, and what of each entity's meta post is shown."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Request proxying (PROTOCOL.md §8): reading other entities' posts, feeds, meta posts and
+"""Request proxying (§8): reading other entities' posts, feeds, meta posts and
 attachments from their own servers on behalf of our owner and authorized apps.
 
 Every upstream request goes to a server named in the entity's meta post (the copy the
