@@ -7,6 +7,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 
+import asyncpg
 from aiohttp import web
 
 from tent.auth.authenticator import Authenticator
@@ -48,10 +49,12 @@ from tent.publish import Publisher
 from tent.store import db
 from tent.store.auth import AuthStore
 from tent.store.blobs import BlobStore
+from tent.store.changes import Changes
 from tent.store.federation import FederationStore
 from tent.store.posts import PostStore
 
 log = logging.getLogger(__name__)
+NONCE_SWEEP_SECONDS = 60.0
 
 
 async def open_database(settings: Settings) -> tuple[str, object | None]:
@@ -83,38 +86,52 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     try:
         async with pool.acquire() as conn:
             await db.migrate(conn)
-        app[POSTS] = PostStore(pool)
+        changes = Changes()
+        await changes.start(pool)
+        app[POSTS] = PostStore(pool, changes)
         app[AUTH_STORE] = AuthStore(pool)
         app[BLOBS] = BlobStore(pool)
         await app[BLOBS].forget_stale_uploads(now_ms() - 24 * 3600 * 1000)
         await ensure_meta_post(settings, app[POSTS])
         server = await ensure_server_credentials(app[POSTS])
         app[SERVER_CREDENTIALS] = Credentials(server["id"], server["hawk_key"])
-        app[AUTHENTICATOR] = Authenticator(settings, app[AUTH_STORE], app[SERVER_CREDENTIALS])
-        app[POSTS].listeners.append(app[AUTHENTICATOR].post_changed)
-        app[FEDERATION_STORE] = FederationStore(pool)
+        app[AUTHENTICATOR] = Authenticator(settings, app[AUTH_STORE], app[SERVER_CREDENTIALS], changes)
+        app[FEDERATION_STORE] = FederationStore(pool, changes)
         app[PUBLISHER] = Publisher(settings, app[POSTS], app[FEDERATION_STORE])
         app[FEDERATION] = Federation(
             settings, app[POSTS], app[FEDERATION_STORE], app[PUBLISHER], app[SERVER_CREDENTIALS]
         )
-        app[POSTS].listeners.append(app[FEDERATION].post_changed)
+        changes.subscribe(app[FEDERATION].post_changed)
         app[beacon.TURF_VERIFIER] = TurfVerifier(
             app[FEDERATION].http, app[FEDERATION].discovery, settings.beacon_timeout
         )
         outbox = Outbox(settings, app[FEDERATION_STORE], app[POSTS], app[FEDERATION], app[PUBLISHER])
         await outbox.start()
         app[OUTBOX] = outbox
+        sweeper = asyncio.create_task(_sweep_nonces(app[AUTHENTICATOR]), name="tent-nonce-sweeper")
         # Objects made at start live as long as the process: keep them out of the garbage
         # collector's full passes, which otherwise stall every request now and then.
         gc.collect()
         gc.freeze()
         log.info("serving %s", settings.entity)
         yield
+        sweeper.cancel()
         await outbox.stop()
         await app[FEDERATION].close()
+        await changes.stop()
     finally:
         await pool.close()
         del embedded  # the embedded server stops when its last user exits
+
+
+async def _sweep_nonces(authenticator: Authenticator) -> None:
+    """Expired nonces leave the shared table once a minute (any process may sweep)."""
+    while True:
+        await asyncio.sleep(NONCE_SWEEP_SECONDS)
+        try:
+            await authenticator.forget_old_nonces()
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("cannot sweep old nonces: %s", exc)
 
 
 def add_routes(app: web.Application, prefix: str) -> None:

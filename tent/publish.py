@@ -2,8 +2,8 @@
 acknowledged before the outbox rows that will carry it are durable (ARCHITECTURE.md).
 
 Who subscribes and which apps want webhooks change rarely but are needed for every post,
-so they are cached in memory, dropped whenever a post that could change them is stored
-here (and after a few seconds anyway, for other processes sharing the database). A post
+so they are cached in memory, dropped whenever any process on the database stores a post
+or row that could change them (tent.store.changes). A post
 with nobody to deliver to is then a single INSERT.
 """
 
@@ -19,13 +19,7 @@ from tent.core.principal import principal_for_credentials
 from tent.store.federation import FederationStore
 from tent.store.posts import PostStore
 
-CACHE_SECONDS = 5.0
-_WATCHED = (
-    "https://tent.io/types/app/",
-    "https://tent.io/types/app-auth/",
-    "https://tent.io/types/credentials/",
-    "https://tent.io/types/subscription/",
-)
+CACHE_SECONDS = 5.0  # a safety net only: every change empties the cache (tent.store.changes)
 META_PREFIX = "https://tent.io/types/meta/v0#"
 
 
@@ -35,25 +29,19 @@ class Publisher:
         self.posts = posts
         self.federation = federation
         self._cache: tuple[float, dict[str, list[str]], list[tuple[dict[str, Any], Any]]] | None = None
-        self._generation = 0  # a load that raced a change is used once but not kept
-        posts.listeners.append(self._post_changed)
-
-    def _post_changed(self, post_type: str) -> None:
-        if not post_type or post_type.startswith(_WATCHED):
-            self.invalidate()
+        posts.changes.subscribe(self.invalidate)
 
     def invalidate(self) -> None:
         self._cache = None
-        self._generation += 1
 
     async def _audience(self) -> tuple[dict[str, list[str]], list[tuple[dict[str, Any], Any]]]:
         cached = self._cache
         if cached is None or cached[0] < time.monotonic():
-            generation = self._generation
+            generation = self.posts.changes.generation
             subscribers = await self.federation.subscribers()
             apps = await self.federation.webhook_apps(self.settings.entity)
             cached = (time.monotonic() + CACHE_SECONDS, subscribers, apps)
-            if generation == self._generation:
+            if self.posts.changes.may_keep(generation):  # a load racing a change is used once
                 self._cache = cached
         return cached[1], cached[2]
 

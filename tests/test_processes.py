@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 from mohawk import Sender
 
+from tent.auth.hawk import Credentials
 from tests.conftest import POST_MT, STATUS, Client
 from tests.processes import Served, free_port, owner_credentials, serve, tent_env
 
@@ -36,9 +37,9 @@ class Cluster:
         self.served.append(served)
         return served
 
-    def client(self, served: Served, creds: dict[str, str] | None = None, app_id: str | None = None) -> Client:
-        from tent.auth.hawk import Credentials
-
+    def client(
+        self, served: Served, creds: dict[str, str] | None = None, app_id: str | None = None
+    ) -> Client:
         if creds is None:
             return Client(
                 self.session,
@@ -130,30 +131,40 @@ async def test_a_nonce_accepted_by_one_process_is_refused_by_another(cluster: Cl
 async def test_a_deleted_grant_is_refused_at_once_by_every_process(cluster: Cluster) -> None:
     a, b = cluster.served[0], await cluster.start()
     app, token = await authorized_app(cluster, a)
-    on_a, on_b = cluster.client(a, token, app["id"]), cluster.client(b, token, app["id"])
-    for client in (on_a, on_b):  # both processes now hold the token in their caches
-        assert (await client.get("/posts")).status == 200
     owner = cluster.client(a)
+    resp = await owner.post(
+        "/posts",
+        json={"type": STATUS, "content": {"text": "for the app"}, "permissions": {"public": False}},
+        headers={"Content-Type": f'{POST_MT}; type="{STATUS}"'},
+    )
+    secret = cluster.post_path((await resp.json())["post"]["id"])
+    on_a, on_b = cluster.client(a, token, app["id"]), cluster.client(b, token, app["id"])
+    for client in (on_a, on_b):  # both processes now hold the grant in their caches
+        assert (await client.get(secret)).status == 200
     credentials = (await (await owner.get(cluster.post_path(token["id"]))).json())["post"]
     grant_id = credentials["mentions"][0]["post"]
     resp = await owner.delete(cluster.post_path(grant_id))
     assert resp.status == 200, await resp.text()
     for client in (on_b, on_a):  # no waiting: the revocation holds as soon as it is answered
-        resp = await client.get("/posts")
-        assert resp.status == 403, await resp.text()
+        assert (await client.get(secret)).status == 404
 
 
 class Hook:
-    """An app's notification_url that records every post it is sent, and answers slowly."""
+    """An app's notification_url that records every post it is sent; while `gate` is closed
+    it holds each request unanswered (the sender's delivery stays in flight)."""
 
-    def __init__(self, delay: float = 0.0) -> None:
-        self.delay = delay
+    def __init__(self) -> None:
         self.received: list[str] = []
+        self.arrived: list[str] = []
         self.changed = asyncio.Event()
+        self.gate = asyncio.Event()
+        self.gate.set()
 
     async def handle(self, request: web.Request) -> web.Response:
         post = await request.json()
-        await asyncio.sleep(self.delay)
+        self.arrived.append(post["content"]["text"])
+        self.changed.set()
+        await self.gate.wait()
         self.received.append(post["content"]["text"])
         self.changed.set()
         return web.Response(status=200)
@@ -193,7 +204,9 @@ async def test_posts_made_on_two_processes_reach_a_webhook_once_each_in_order(
     a, b = cluster.served[0], await cluster.start()
     hook = Hook()
     await authorized_app(
-        cluster, a, notification_url=await start_hook(aiohttp_server, hook),
+        cluster,
+        a,
+        notification_url=await start_hook(aiohttp_server, hook),
         notification_types=["https://tent.io/types/status/v0"],
     )
     clients = [cluster.client(a), cluster.client(b)]
@@ -216,21 +229,29 @@ async def test_a_process_starting_does_not_resend_what_another_is_sending(
     cluster: Cluster, aiohttp_server
 ) -> None:
     a = cluster.served[0]
-    hook = Hook(delay=0.05)
+    hook = Hook()
+    hook.gate.clear()
     await authorized_app(
-        cluster, a, notification_url=await start_hook(aiohttp_server, hook),
+        cluster,
+        a,
+        notification_url=await start_hook(aiohttp_server, hook),
         notification_types=["https://tent.io/types/status/v0"],
     )
     owner, ids = cluster.client(a), []
-    for i in range(20):
+    for i in range(3):
         resp = await owner.post(
             "/posts",
             json={"type": STATUS, "content": {"text": f"post {i}"}},
             headers={"Content-Type": f'{POST_MT}; type="{STATUS}"'},
         )
         ids.append((await resp.json())["post"]["id"])
-    await hook.until(2)
-    await cluster.start()  # while the first process is still sending
-    await hook.until(20)
+    while not hook.arrived:  # the first delivery is now in flight, held by the hook
+        hook.changed.clear()
+        await asyncio.wait_for(hook.changed.wait(), 30)
+    await cluster.start()  # its start must leave the first process's lease alone
+    await asyncio.sleep(0.5)  # time for the new process to claim whatever it may
+    assert hook.arrived == ["post 0"]
+    hook.gate.set()
+    await hook.until(3)
     await all_delivered(cluster, a, ids)
-    assert hook.received == [f"post {i}" for i in range(20)]
+    assert hook.received == hook.arrived == ["post 0", "post 1", "post 2"]

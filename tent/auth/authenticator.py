@@ -21,6 +21,7 @@ from tent.auth.hawk import (
     PayloadHash,
     RequestAuth,
     bewit_key_id,
+    nonce_key,
     parse_authorization,
     strip_bewit,
     verify_bewit,
@@ -30,6 +31,7 @@ from tent.auth.payload import PAYLOAD_CHECK, PayloadCheck, streams_its_body
 from tent.config import Settings
 from tent.core.principal import ANONYMOUS, OWNER, Principal, principal_for_credentials
 from tent.store.auth import AuthStore
+from tent.store.changes import Changes
 
 SKEW_SECONDS = 60
 
@@ -45,31 +47,23 @@ class HawkContext:
 HAWK = web.RequestKey("hawk", HawkContext)
 
 
-CACHE_SECONDS = 10.0
+CACHE_SECONDS = 10.0  # a safety net only: every change empties the cache (tent.store.changes)
 CACHE_SIZE = 10_000
-_WATCHED = (
-    "https://tent.io/types/app/",
-    "https://tent.io/types/app-auth/",
-    "https://tent.io/types/credentials/",
-    "https://tent.io/types/relationship/",
-)
 
 
 class Authenticator:
-    def __init__(self, settings: Settings, store: AuthStore, server: Credentials) -> None:
+    def __init__(self, settings: Settings, store: AuthStore, server: Credentials, changes: Changes) -> None:
         self.settings = settings
         self.store = store
         self.server = server
+        # Nonces this process saw: a replay to the same process is refused without a query;
+        # the shared table (`AuthStore.first_use_of_nonce`) covers the other processes.
         self.nonces = NonceCache(window=2 * SKEW_SECONDS)
+        self.changes = changes
+        # Any change to a credentials, grant, app or relationship post (or any delete), in
+        # any process, may revoke a key: every cached lookup is forgotten at once.
         self._cache: dict[str, tuple[float, tuple[Credentials, Principal] | None]] = {}
-        self._generation = 0  # bumped on every change, so a lookup racing one is not cached
-
-    def post_changed(self, post_type: str) -> None:
-        """Any change to a credentials, grant, app or relationship post (or any delete) may
-        revoke a key: forget every cached lookup at once."""
-        if not post_type or post_type.startswith(_WATCHED):
-            self._cache.clear()
-            self._generation += 1
+        changes.subscribe(self._cache.clear)
 
     async def lookup(self, key_id: str) -> tuple[Credentials, Principal] | None:
         if hmac.compare_digest(key_id.encode(), self.server.id.encode()):
@@ -77,11 +71,11 @@ class Authenticator:
         cached = self._cache.get(key_id)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        generation = self._generation
+        generation = self.changes.generation
         found = await self._load(key_id)
         # Peers' group memberships change with our group-member posts; their requests are
         # rare (deliveries, proxied reads), so only app principals are cached.
-        if generation == self._generation and (found is None or found[1].kind != "peer"):
+        if self.changes.may_keep(generation) and (found is None or found[1].kind != "peer"):
             if len(self._cache) >= CACHE_SIZE:
                 self._cache.clear()
             self._cache[key_id] = (time.monotonic() + CACHE_SECONDS, found)
@@ -172,12 +166,25 @@ class Authenticator:
                 hash_checked_later=streamed,
             ),
         )
-        if self.nonces.seen(auth.id, auth.nonce, auth.ts, time.time()):
-            raise HawkError("Authentication failure: Replayed nonce")
+        await self._first_use(auth)
         request[HAWK] = HawkContext(auth, creds)
         if streamed and auth.hash is not None:
             request[PAYLOAD_CHECK] = PayloadCheck(auth.hash, PayloadHash(content_type, creds.algorithm))
         return principal
+
+    async def _first_use(self, auth: RequestAuth) -> None:
+        """D-32 for every process on the database: a (credentials, nonce, ts) seen anywhere
+        within the window of `2 * SKEW_SECONDS` is a replay."""
+        now = time.time()
+        if self.nonces.seen(auth.id, auth.nonce, auth.ts, now):
+            raise HawkError("Authentication failure: Replayed nonce")
+        now_ms = int(now * 1000)
+        key = nonce_key(auth.id, auth.nonce, auth.ts)
+        if not await self.store.first_use_of_nonce(key, now_ms, now_ms + 2 * SKEW_SECONDS * 1000):
+            raise HawkError("Authentication failure: Replayed nonce")
+
+    async def forget_old_nonces(self) -> int:
+        return await self.store.forget_nonces(int(time.time() * 1000))
 
     def _verify(self, request: web.Request, check: object) -> None:
         """Run `check(host, port)` for each acceptable endpoint; the first failure is reported."""

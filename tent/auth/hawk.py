@@ -651,6 +651,13 @@ def strip_bewit(raw_uri: str) -> tuple[str, str | None]:
 # --------------------------------------------------------------------------------------------
 
 
+def nonce_key(key_id: str, nonce: str, ts: int) -> int:
+    """A stable signed 64-bit key for (id, nonce, ts), the same in every process (Python's
+    `hash` is salted per process). A collision, at 2**-64, would only refuse one request."""
+    digest = hashlib.blake2b(f"{key_id}\n{nonce}\n{ts}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 class NonceCache:
     """Replay protection (D-32): remembers (id, nonce, ts) for 2*skew seconds, bounded memory.
 

@@ -335,10 +335,9 @@ class Federation:
             self._bodies[key] = found
         return found
 
-    def post_changed(self, post_type: str) -> None:
-        """A deletion (type "") may remove a cached version: deleted posts are not sent."""
-        if not post_type:
-            self._bodies.clear()
+    def post_changed(self) -> None:
+        """A deletion may remove a cached version: deleted posts are not sent."""
+        self._bodies.clear()
 
     async def deliver(self, delivery: Delivery) -> Outcome:
         found = await self._version(delivery)

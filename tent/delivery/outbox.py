@@ -75,6 +75,7 @@ class Outbox:
         self.inflight: set[asyncio.Task[None]] = set()
         self.queue: deque[Delivery] = deque()  # claimed (leased) rows waiting for a slot
         self.rng = random.Random()
+        self.worker = self.rng.randint(1, 2**31 - 1)  # names this worker's leases
         self._task: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._delivered: list[int] = []  # recorded in batches: one UPDATE for many sends
@@ -83,12 +84,16 @@ class Outbox:
         self._stopping = False
 
     async def start(self) -> None:
+        self._listener = await self.posts.pool.acquire()
+        # This worker's leases are its own while this connection lives: a process starting
+        # beside us leaves them alone (release_leases), and reclaims them once we are gone.
+        # Registered before releasing, so two processes starting together spare each other.
+        await self.store.register_worker(self._listener, self.worker)
         released = await self.store.release_leases(now_ms())
         if released:
             log.info(
-                "outbox: %d deliveries were in flight when the server last stopped; sending again", released
+                "outbox: %d deliveries were in flight when their worker stopped; sending again", released
             )
-        self._listener = await self.posts.pool.acquire()
         await self._listener.add_listener(NOTIFY_CHANNEL, self._notified)
         self._task = asyncio.create_task(self._run(), name="tent-outbox")
         self._flusher = asyncio.create_task(self._flush_loop(), name="tent-outbox-flush")
@@ -114,6 +119,7 @@ class Outbox:
         if self._listener is not None:
             with contextlib.suppress(Exception):
                 await self._listener.remove_listener(NOTIFY_CHANNEL, self._notified)
+                await self.store.unregister_worker(self._listener, self.worker)
             await self.posts.pool.release(self._listener)
 
     async def _run(self) -> None:
@@ -144,7 +150,7 @@ class Outbox:
         self._start_queued()
         if len(self.queue) <= self.concurrency // 4:
             want = 2 * self.concurrency - len(self.queue) - len(self.inflight)
-            batch = await self.store.claim(now_ms(), LEASE_MS, want) if want > 0 else []
+            batch = await self.store.claim(now_ms(), LEASE_MS, want, self.worker) if want > 0 else []
             self.queue.extend(batch)
             self._start_queued()
             if batch:

@@ -100,13 +100,11 @@ async def _effects(request: web.Request, post: dict[str, Any], sender: str, conn
             else:
                 await store.delete_post(sender, ref["post"], conn)
             await fed_store.remove_subscription(sender, ref["post"])
-            request.app[PUBLISHER].invalidate()
     elif base == SUBSCRIPTION_BASE:
         mentions = post.get("mentions") or []
         selector = (post.get("content") or {}).get("type")
         if mentions and mentions[0].get("entity") == settings.entity and isinstance(selector, str):
             await fed_store.add_subscription(sender, selector, post["id"])
-            request.app[PUBLISHER].invalidate()
     elif base == META_BASE:
         await fed_store.set_remote_meta(sender, post, now_ms())
         request.app[FEDERATION].discovery.remember(sender, post)

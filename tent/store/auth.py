@@ -79,6 +79,24 @@ class AuthStore:
             return None
         return CredentialsRecord(row["credentials"], row["target"], row["app"])
 
+    async def first_use_of_nonce(self, key: int, now: int, expires_at: int) -> bool:
+        """Records a nonce (its 64-bit key) until `expires_at`; False if any process recorded
+        it before and it has not expired: a replay. One round trip."""
+        return (
+            await self.pool.fetchval(
+                "INSERT INTO hawk_nonces (key, expires_at) VALUES ($1, $3) ON CONFLICT (key) DO UPDATE"
+                " SET expires_at = EXCLUDED.expires_at WHERE hawk_nonces.expires_at <= $2 RETURNING 1",
+                key,
+                now,
+                expires_at,
+            )
+            is not None
+        )
+
+    async def forget_nonces(self, now: int) -> int:
+        status = await self.pool.execute("DELETE FROM hawk_nonces WHERE expires_at <= $1", now)
+        return int(status.rsplit(" ", 1)[-1])
+
     async def peer_groups(self, entity: str, peer: str) -> tuple[str, ...]:
         """Our groups the peer belongs to: our group-member posts naming it (D-11)."""
         rows = await self.pool.fetch(

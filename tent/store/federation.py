@@ -8,6 +8,8 @@ from typing import Any
 
 import asyncpg
 
+from tent.store.changes import Changes
+
 NOTIFY_CHANNEL = "tent_deliveries"
 GROUP_MEMBER_BASE = "https://tent.io/types/group-member/v0"
 APP_BASE = "https://tent.io/types/app/v0"
@@ -79,14 +81,26 @@ _DELIVERY_COLUMNS = (
 
 
 RELATIONSHIP_CACHE_SECONDS = 5.0
+WORKER_LOCK_CLASS = 0x7E47  # advisory lock (class, worker id) held by each live outbox worker
 
 
 class FederationStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, changes: Changes | None = None) -> None:
         self.pool = pool
+        self.changes = changes or Changes()
         # Active relationships, read for every delivery: kept briefly in memory, dropped on
-        # every write here (other processes' writes show after a few seconds).
+        # every change any process announces (tent.store.changes).
         self._relationships: dict[str, tuple[float, Relationship]] = {}
+        self.changes.subscribe(self._relationships.clear)
+
+    async def _write(self, topic: str, sql: str, *args: Any, conn: Any = None) -> str:
+        """A write that cached lookups depend on, announced in its own transaction."""
+        if conn is not None:
+            await self.changes.announce(conn, topic)
+            return await conn.execute(sql, *args)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self.changes.announce(conn, topic)
+            return await conn.execute(sql, *args)
 
     # -- relationships -----------------------------------------------------------------
 
@@ -94,17 +108,18 @@ class FederationStore:
         cached = self._relationships.get(entity)
         if conn is None and cached is not None and cached[0] > time.monotonic():
             return cached[1]
+        generation = self.changes.generation
         row = await (conn or self.pool).fetchrow("SELECT * FROM relationships WHERE entity = $1", entity)
         rel = Relationship._from_row(row) if row else None
-        if conn is None and rel is not None and rel.active:
+        if conn is None and rel is not None and rel.active and self.changes.may_keep(generation):
             if len(self._relationships) >= 10_000:
                 self._relationships.clear()
             self._relationships[entity] = (time.monotonic() + RELATIONSHIP_CACHE_SECONDS, rel)
         return rel
 
     async def save_relationship(self, rel: Relationship, now: int, conn: Any = None) -> None:
-        self._relationships.pop(rel.entity, None)
-        await (conn or self.pool).execute(
+        await self._write(
+            "relationship",
             "INSERT INTO relationships (entity, our_post_id, our_credentials_id, remote_credentials,"
             " remote_meta, active, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
             " ON CONFLICT (entity) DO UPDATE SET our_post_id = EXCLUDED.our_post_id,"
@@ -118,16 +133,17 @@ class FederationStore:
             rel.remote_meta,
             rel.active,
             now,
+            conn=conn,
         )
-        # Dropped again after the write: a lookup that ran meanwhile may have cached the old row.
-        self._relationships.pop(rel.entity, None)
 
     async def set_remote_meta(self, entity: str, meta: dict[str, Any], now: int) -> None:
-        self._relationships.pop(entity, None)
-        await self.pool.execute(
-            "UPDATE relationships SET remote_meta = $2, updated_at = $3 WHERE entity = $1", entity, meta, now
+        await self._write(
+            "relationship",
+            "UPDATE relationships SET remote_meta = $2, updated_at = $3 WHERE entity = $1",
+            entity,
+            meta,
+            now,
         )
-        self._relationships.pop(entity, None)  # a lookup during the UPDATE re-cached the old row
 
     async def recipients_of(self, entity: str, post_id: str, conn: Any = None) -> list[str]:
         """Entities that were sent (or are being sent) some version of a post."""
@@ -146,7 +162,8 @@ class FederationStore:
     # -- subscriptions -----------------------------------------------------------------
 
     async def add_subscription(self, subscriber: str, selector: str, post_id: str) -> None:
-        await self.pool.execute(
+        await self._write(
+            "subscription",
             "INSERT INTO subscriptions (subscriber, selector, post_id) VALUES ($1, $2, $3)"
             " ON CONFLICT (subscriber, post_id) DO UPDATE SET selector = EXCLUDED.selector",
             subscriber,
@@ -155,8 +172,11 @@ class FederationStore:
         )
 
     async def remove_subscription(self, subscriber: str, post_id: str) -> None:
-        await self.pool.execute(
-            "DELETE FROM subscriptions WHERE subscriber = $1 AND post_id = $2", subscriber, post_id
+        await self._write(
+            "subscription",
+            "DELETE FROM subscriptions WHERE subscriber = $1 AND post_id = $2",
+            subscriber,
+            post_id,
         )
 
     async def subscribers(self, conn: Any = None) -> dict[str, list[str]]:
@@ -242,19 +262,26 @@ class FederationStore:
         await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
         return len(targets)
 
-    async def claim(self, now: int, lease_ms: int, limit: int) -> list[Delivery]:
-        """Due rows, leased to us. Each recipient gets its posts in the order they were made:
-        only its oldest pending row (its head, found in one pass over the pending index) is
-        ever claimable (per-recipient FIFO). The recipients' relationships come back in the
-        same round trip and fill the relationship cache (a fan-out reaches many peers)."""
+    async def claim(self, now: int, lease_ms: int, limit: int, worker: int) -> list[Delivery]:
+        """Due rows, leased to `worker`. Each recipient gets its posts in the order they were
+        made: only its oldest pending row (its head, found in one pass over the pending index)
+        is ever claimable (per-recipient FIFO). The recipients' relationships come back in the
+        same round trip and fill the relationship cache (a fan-out reaches many peers).
+
+        The heads come from the statement's snapshot, so a row another process claimed in the
+        meantime can still be listed; the conditions on `d` are checked again on the locked,
+        current row, which then no longer qualifies: a row is never claimed twice."""
+        generation = self.changes.generation
         rows = await self.pool.fetch(
             "WITH heads AS ("
             " SELECT DISTINCT ON (kind, target) id, next_attempt_at FROM deliveries"
             " WHERE state = 'pending' ORDER BY kind, target, id),"
             " claimed AS ("
-            " UPDATE deliveries SET next_attempt_at = $2, attempts = attempts + 1, claimed_at = $1"
+            " UPDATE deliveries SET next_attempt_at = $2, attempts = attempts + 1, claimed_at = $1,"
+            " claimed_by = $4"
             " WHERE id IN (SELECT d.id FROM deliveries d JOIN heads h ON h.id = d.id"
-            "   WHERE h.next_attempt_at <= $1 ORDER BY h.next_attempt_at, d.id LIMIT $3"
+            "   WHERE h.next_attempt_at <= $1 AND d.state = 'pending' AND d.next_attempt_at <= $1"
+            "   ORDER BY h.next_attempt_at, d.id LIMIT $3"
             "   FOR UPDATE OF d SKIP LOCKED)"
             f" RETURNING {_DELIVERY_COLUMNS})"
             " SELECT c.*, r.entity AS r_entity, r.our_post_id, r.our_credentials_id,"
@@ -264,28 +291,43 @@ class FederationStore:
             now,
             now + lease_ms,
             limit,
+            worker,
         )
-        expires = time.monotonic() + RELATIONSHIP_CACHE_SECONDS
-        for row in rows:
-            if row["r_entity"] is not None:
-                rel = Relationship(
-                    row["r_entity"],
-                    row["our_post_id"],
-                    row["our_credentials_id"],
-                    row["remote_credentials"],
-                    row["remote_meta"],
-                    row["active"],
-                )
-                self._relationships[rel.entity] = (expires, rel)
+        if self.changes.may_keep(generation):
+            expires = time.monotonic() + RELATIONSHIP_CACHE_SECONDS
+            for row in rows:
+                if row["r_entity"] is not None:
+                    rel = Relationship(
+                        row["r_entity"],
+                        row["our_post_id"],
+                        row["our_credentials_id"],
+                        row["remote_credentials"],
+                        row["remote_meta"],
+                        row["active"],
+                    )
+                    self._relationships[rel.entity] = (expires, rel)
         return [Delivery._from_row(r) for r in rows]
 
+    async def register_worker(self, conn: Any, worker: int) -> None:
+        """Mark `worker` alive for as long as `conn` stays open (a session advisory lock: it
+        goes away with the process, even after `kill -9`)."""
+        await conn.execute("SELECT pg_advisory_lock($1, $2)", WORKER_LOCK_CLASS, worker)
+
+    async def unregister_worker(self, conn: Any, worker: int) -> None:
+        await conn.execute("SELECT pg_advisory_unlock($1, $2)", WORKER_LOCK_CLASS, worker)
+
     async def release_leases(self, now: int) -> int:
-        """At start: deliveries a previous run of this server was sending when it stopped
-        (or was killed) are due again at once instead of after their lease."""
+        """At start: deliveries whose worker is gone (it stopped or was killed mid-send) are due
+        again at once instead of after their lease. Leases of workers still running, in other
+        processes on this database, are left alone: they are being sent right now."""
         status = await self.pool.execute(
-            "UPDATE deliveries SET next_attempt_at = $1, claimed_at = NULL"
-            " WHERE state = 'pending' AND claimed_at IS NOT NULL",
+            "UPDATE deliveries SET next_attempt_at = $1, claimed_at = NULL, claimed_by = NULL"
+            " WHERE state = 'pending' AND claimed_at IS NOT NULL AND (claimed_by IS NULL"
+            " OR claimed_by NOT IN (SELECT l.objid::bigint FROM pg_locks l"
+            "   JOIN pg_database db ON db.oid = l.database AND db.datname = current_database()"
+            "   WHERE l.locktype = 'advisory' AND l.classid = $2 AND l.objsubid = 2 AND l.granted))",
             now,
+            WORKER_LOCK_CLASS,
         )
         return int(status.rsplit(" ", 1)[-1])
 

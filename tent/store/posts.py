@@ -11,6 +11,7 @@ import asyncpg
 from tent.core.feed import FeedQuery, Position
 from tent.core.principal import Visibility, is_public
 from tent.core.types import TypeSelector, parse_type
+from tent.store.changes import Changes, watched
 
 _SORT_COLUMNS = {
     "received_at": "received_at",
@@ -182,15 +183,15 @@ def _position_condition(column: str, pos: Position, op: str, arg: Args) -> str:
 
 
 class PostStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, changes: Changes | None = None) -> None:
         self.pool = pool
-        self.listeners: list[Callable[[str], None]] = []
+        self.changes = changes or Changes()
 
-    def _changed(self, post_type: str) -> None:
-        """Tell in-memory caches (credentials, subscribers, webhook apps) that a post of this
-        type was stored or that something was deleted (type "")."""
-        for listener in self.listeners:
-            listener(post_type)
+    async def _changed(self, conn: Any, post_type: str) -> None:
+        """In the write's transaction: tell every process's caches (credentials, subscribers,
+        webhook apps) that a post of this type was stored, or something deleted (type "")."""
+        if watched(post_type):
+            await self.changes.announce(conn, post_type or "delete")
 
     # -- writing -----------------------------------------------------------------------
 
@@ -199,11 +200,13 @@ class PostStore:
         args = _insert_args(post, True, is_public(post))
         if conn is None:
             async with self.pool.acquire() as conn:
-                stored = await conn.fetchval(_INSERT, *args) is not None
-        else:
-            stored = await conn.fetchval(_INSERT, *args) is not None
+                return await self._create(conn, post, args)
+        return await self._create(conn, post, args)
+
+    async def _create(self, conn: Any, post: dict[str, Any], args: list[Any]) -> bool:
+        stored = await conn.fetchval(_INSERT, *args) is not None
         if stored:
-            self._changed(post["type"])
+            await self._changed(conn, post["type"])
         return stored
 
     async def add_version(self, post: dict[str, Any], conn: Any = None) -> bool:
@@ -240,14 +243,18 @@ class PostStore:
             await conn.execute("UPDATE posts SET latest = false WHERE seq = $1", latest["seq"])
         if newest_public and latest_public is not None:
             await conn.execute("UPDATE posts SET latest_public = false WHERE seq = $1", latest_public["seq"])
-        self._changed(post["type"])
+        await self._changed(conn, post["type"])
         return True
 
     async def delete_post(self, entity: str, post_id: str, conn: Any = None) -> int:
-        self._changed("")
-        sql = "DELETE FROM posts WHERE entity = $1 AND post_id = $2"
         if conn is None:
-            return _count(await self.pool.execute(sql, entity, post_id))
+            async with self.pool.acquire() as conn, conn.transaction():
+                return await self._delete_post(conn, entity, post_id)
+        return await self._delete_post(conn, entity, post_id)
+
+    async def _delete_post(self, conn: Any, entity: str, post_id: str) -> int:
+        await self._changed(conn, "")
+        sql = "DELETE FROM posts WHERE entity = $1 AND post_id = $2"
         return _count(await conn.execute(sql, entity, post_id))
 
     async def delete_version(self, entity: str, post_id: str, version: str, conn: Any = None) -> int:
@@ -257,7 +264,7 @@ class PostStore:
         return await self._delete_version(conn, entity, post_id, version)
 
     async def _delete_version(self, conn: Any, entity: str, post_id: str, version: str) -> int:
-        self._changed("")
+        await self._changed(conn, "")
         flags = await conn.fetchrow(
             "DELETE FROM posts WHERE entity = $1 AND post_id = $2 AND version_id = $3"
             " RETURNING latest, latest_public",
