@@ -10,6 +10,8 @@ Which tables travel, and how:
   travels without a change here.
 - `DERIVED_TABLES` are rebuilt from each post version by the same insert that stores it.
 - `schema_migrations` belongs to the target database, migrated by its own server.
+- `hawk_nonces` holds the last two minutes of request nonces: stale by the time a backup is
+  restored, since a request older than the skew window is refused anyway.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ POST_DERIVED_COLUMNS = {
 }
 DERIVED_TABLES = {"mentions", "parents", "post_attachments"}
 SPECIAL_TABLES = {"posts", "blobs", "blob_chunks"}
-NOT_EXPORTED = {"schema_migrations"}
+NOT_EXPORTED = {"schema_migrations", "hawk_nonces"}
 _SEQUENCES = (("posts", "seq"), ("deliveries", "id"))
 _POST_BATCH = 200
 _CHUNK_BATCH = 4  # 256 KiB chunks per cursor fetch: 1 MiB in memory at most
