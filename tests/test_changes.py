@@ -11,8 +11,8 @@ import asyncpg
 from tent.handlers.common import AUTHENTICATOR, POSTS
 from tent.store import changes as changes_module
 from tent.store.changes import Changes
+from tests.app_helpers import authorize
 from tests.conftest import Tent
-from tests.test_apps import authorize
 
 STATUS = "https://tent.io/types/status/v0"
 
