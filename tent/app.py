@@ -92,12 +92,12 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         app[AUTH_STORE] = AuthStore(pool)
         app[BLOBS] = BlobStore(pool)
         await app[BLOBS].forget_stale_uploads(now_ms() - 24 * 3600 * 1000)
-        await ensure_meta_post(settings, app[POSTS])
+        app[FEDERATION_STORE] = FederationStore(pool, changes)
+        app[PUBLISHER] = Publisher(settings, app[POSTS], app[FEDERATION_STORE])
+        await ensure_meta_post(settings, app[POSTS], app[PUBLISHER])
         server = await ensure_server_credentials(app[POSTS])
         app[SERVER_CREDENTIALS] = Credentials(server["id"], server["hawk_key"])
         app[AUTHENTICATOR] = Authenticator(settings, app[AUTH_STORE], app[SERVER_CREDENTIALS], changes)
-        app[FEDERATION_STORE] = FederationStore(pool, changes)
-        app[PUBLISHER] = Publisher(settings, app[POSTS], app[FEDERATION_STORE])
         app[FEDERATION] = Federation(
             settings, app[POSTS], app[FEDERATION_STORE], app[PUBLISHER], app[SERVER_CREDENTIALS]
         )

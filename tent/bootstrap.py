@@ -14,6 +14,7 @@ from tent.core.beacon import public_keys
 from tent.core.posts import META_TYPE, build_new_post, build_new_version, new_id, now_ms
 from tent.grants import owner_settings_app
 from tent.keys import ensure_signing_keys
+from tent.publish import Publisher
 from tent.store import db
 from tent.store.posts import PostStore
 
@@ -64,9 +65,10 @@ def meta_version(
     return build_new_version(body, current, now=now_ms())
 
 
-async def ensure_meta_post(settings: Settings, posts: PostStore) -> dict[str, Any]:
+async def ensure_meta_post(settings: Settings, posts: PostStore, publisher: Publisher) -> dict[str, Any]:
     """Create the meta post, or a new version of it when the configured URLs changed (or it
-    does not list the signing keys yet, which are made here at first start)."""
+    does not list the signing keys yet, which are made here at first start). A new version
+    goes to every relationship, as any meta change does."""
     keys = await ensure_signing_keys(posts)
     current = await posts.latest_of_type(settings.entity, META_TYPE)
     if current is None:
@@ -80,7 +82,7 @@ async def ensure_meta_post(settings: Settings, posts: PostStore) -> dict[str, An
     post = meta_version(settings, current, keys)
     if post is None:
         return current
-    await posts.add_version(post)
+    await publisher.publish(post, new=False)
     return post
 
 

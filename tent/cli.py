@@ -86,11 +86,13 @@ async def _pool(settings: Settings) -> AsyncIterator[Any]:
 @contextlib.asynccontextmanager
 async def _store(settings: Settings) -> AsyncIterator[Any]:
     from tent.bootstrap import ensure_meta_post
+    from tent.publish import Publisher
+    from tent.store.federation import FederationStore
     from tent.store.posts import PostStore
 
     async with _pool(settings) as pool:
         store = PostStore(pool)
-        await ensure_meta_post(settings, store)
+        await ensure_meta_post(settings, store, Publisher(settings, store, FederationStore(pool)))
         yield store
 
 

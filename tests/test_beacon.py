@@ -10,6 +10,7 @@ import random
 from collections.abc import AsyncIterator
 from html import unescape
 
+import asyncpg
 import orjson
 import pytest
 from aiohttp import web
@@ -24,6 +25,7 @@ from tests.fed_helpers import eventually, subscribe, wait_delivered
 from tests.test_apps import register
 from tests.test_auth_requests import _owner_session, ask
 from tests.test_cli import _env, _run
+from tests.test_owner_browser import browser, new_page, owner_server, sign_in  # noqa: F401 (fixture)
 
 MANIFEST = "/.well-known/appspecific/io.tent.beacon.json"
 META = "https://tent.io/types/meta/v0"
@@ -153,6 +155,31 @@ async def test_rotation_adds_a_life_signs_with_it_and_reaches_followers(make_ser
         return [k["life"] for k in rel.remote_meta["content"].get("keys", [])] == [1, 2]
 
     await eventually(bob_knows_both_lives)
+
+
+async def test_a_server_that_gains_keys_at_start_tells_its_relationships(make_server) -> None:
+    alice, bob = await make_server(), await make_server()
+    follow = await subscribe(bob, alice)
+    await wait_delivered(bob, follow["id"], alice.entity)
+    await alice.server.close()
+    conn = await asyncpg.connect(alice.settings.database_url)
+    try:  # as if alice had run a version of the server from before signing keys
+        await conn.execute("DELETE FROM server_state WHERE key = $1", keys.SIGNING_KEYS_KEY)
+    finally:
+        await conn.close()
+    again = await make_server(
+        entity=alice.entity, port=alice.settings.port, database_url=alice.settings.database_url
+    )
+    published = (await meta_of(again))["content"]["keys"]
+    assert published != (await bob.server.app[FEDERATION_STORE].relationship(alice.entity)).remote_meta[
+        "content"
+    ]["keys"]
+
+    async def bob_knows_the_new_key():
+        rel = await bob.server.app[FEDERATION_STORE].relationship(alice.entity)
+        return rel.remote_meta["content"].get("keys") == published
+
+    await eventually(bob_knows_the_new_key)
 
 
 # -- checking a turf named by an authorization request ----------------------------------------
@@ -304,3 +331,31 @@ async def test_signing_keys_are_made_once(tent: Tent) -> None:
     posts = tent.server.app[POSTS]
     first = await keys.ensure_signing_keys(posts)
     assert await keys.ensure_signing_keys(posts) == first and len(first) == 1
+
+
+async def test_owner_sees_each_outcome_in_a_real_browser_and_approves_the_unverified(
+    make_server, site: Site, browser  # noqa: F811 (the fixture imported above)
+) -> None:
+    verifier = await owner_server(make_server)
+    named = await make_server(beacon_turfs=(site.turf,))
+    site.publish(await manifest_of(named))
+    good = await ask_for(verifier, site.turf, named.entity)
+    site.publish([])
+    bad, app = await ask(verifier, turf=site.turf, entity=named.entity)
+
+    page = await new_page(browser)
+    await page.goto(verifier.base + "/owner")
+    assert await sign_in(page) == 200
+    good_item = page.locator(f"li.request[data-stamp='{good['stamp']}']")
+    bad_item = page.locator(f"li.request[data-stamp='{bad['stamp']}']")
+    assert (await good_item.locator(".turf").inner_text()).strip() == (
+        f"{site.turf} — verified (for {named.entity})"
+    )
+    assert (await bad_item.locator(".turf").inner_text()).strip() == (
+        f"claims {site.turf} — not verified: the manifest has no proof for {named.entity}"
+        f" (for {named.entity})"
+    )
+    async with page.expect_navigation():
+        await bad_item.locator("button[name=decision][value=approve]").click()
+    polled = await (await app.get(f"/oauth/requests/{bad['stamp']}")).json()
+    assert polled["result"] == "yes" and polled["turf_verified"] is False
