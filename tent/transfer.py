@@ -41,7 +41,7 @@ import orjson
 from tent import canonical
 from tent.core.posts import now_ms
 from tent.core.types import parse_type
-from tent.store.transfer import ROW_TABLES, BlobChunk, BlobStart, Loader, PostRow, Snapshot
+from tent.store.transfer import ROW_TABLES, BlobChunk, BlobStart, Loader, PostRow, RowRefused, Snapshot
 
 FORMAT = "tent-export"
 VERSION = 1
@@ -149,6 +149,8 @@ class Importer:
                 await self._record(record, number)
             except ImportFailed:
                 raise
+            except RowRefused as exc:
+                raise ImportFailed(f"record refused by the database: {exc}", exc.line) from None
             except (asyncpg.PostgresError, ValueError, TypeError, KeyError, AttributeError) as exc:
                 raise ImportFailed(f"{record.get('kind')} record refused: {exc}", number) from None
             if progress is not None and number % 1000 == 0:
@@ -157,7 +159,10 @@ class Importer:
             raise ImportFailed("the file is empty")
         if self.ended is None:
             raise ImportFailed("the file ends without its end record (it was cut short)", number + 1)
-        await self.loader.finish()
+        try:
+            await self.loader.finish()
+        except RowRefused as exc:
+            raise ImportFailed(f"record refused by the database: {exc}", exc.line) from None
         return self.counts
 
     @staticmethod
@@ -187,6 +192,7 @@ class Importer:
         if kind != "attachment_chunk":
             self._close_attachment(number)
         if kind == "end":
+            await self.loader.flush()  # a refused row names its own line, before the counts
             self._end(record, number)
             return
         if kind == "post":
@@ -199,7 +205,7 @@ class Importer:
             row = record.get("row")
             if not isinstance(row, dict) or not row:
                 raise ImportFailed(f"{kind} record without a row", number)
-            await self.loader.row(_KIND_TABLES[kind], row)
+            await self.loader.row(_KIND_TABLES[kind], row, number)
         else:
             raise ImportFailed(f"unknown record kind {kind!r}", number)
         self.counts[kind] = self.counts.get(kind, 0) + 1
@@ -220,8 +226,7 @@ class Importer:
                 number,
             )
         row = PostRow(record["seq"], record["latest"], record["latest_public"], post)
-        if not await self.loader.post(row):
-            raise ImportFailed(f"post {post.get('id')} version {stored} appears twice", number)
+        await self.loader.post(row, number)
 
     async def _start_attachment(self, record: dict[str, Any], number: int) -> None:
         digest, size = record.get("digest"), record.get("size")

@@ -201,6 +201,18 @@ def _changed_bytes(lines: list[bytes]) -> tuple[list[bytes], int, str]:
     return [*lines[:i], orjson.dumps(record) + b"\n", *lines[i + 1 :]], attachment + 1, "do not hash"
 
 
+def _repeated_post(lines: list[bytes]) -> tuple[list[bytes], int, str]:
+    i = _line_of(lines, "post", lambda r: r["post"]["content"].get("text") == "secret")
+    return [*lines[: i + 1], lines[i], *lines[i + 1 :]], i + 2, "duplicate key"
+
+
+def _wrong_type(lines: list[bytes]) -> tuple[list[bytes], int, str]:
+    i = _line_of(lines, "state", lambda r: r["row"]["key"] == "owner_app")
+    record = orjson.loads(lines[i])
+    record["row"]["key"] = 42
+    return [*lines[:i], orjson.dumps(record) + b"\n", *lines[i + 1 :]], i + 1, "refused by the database"
+
+
 def _cut_mid_line(lines: list[bytes]) -> tuple[list[bytes], int, str]:
     i = _line_of(lines, "post", lambda r: r["post"]["content"].get("text") == "secret")
     return [*lines[:i], lines[i][: len(lines[i]) // 2]], i + 1, "truncated"
@@ -212,8 +224,8 @@ def _cut_at_line_end(lines: list[bytes]) -> tuple[list[bytes], int, str]:
 
 
 @pytest.mark.parametrize(
-    "damage", [_changed_text, _changed_bytes, _cut_mid_line, _cut_at_line_end],
-    ids=["bad version id", "bad digest", "truncated line", "missing end"],
+    "damage", [_changed_text, _changed_bytes, _cut_mid_line, _cut_at_line_end, _repeated_post, _wrong_type],
+    ids=["bad version id", "bad digest", "truncated line", "missing end", "repeated record", "wrong type"],
 )
 async def test_a_damaged_export_stops_at_its_line_and_imports_nothing(
     tent: Tent, new_database, damage

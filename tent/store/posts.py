@@ -45,18 +45,17 @@ SELECT seq FROM p
 """
 
 
-# The same insert keeping the row's seq (an import restores rows exactly).
-_INSERT_KEEPING_SEQ = _INSERT.replace(
-    "INSERT INTO posts (entity,", "INSERT INTO posts (seq, entity,", 1
-).replace("VALUES ($1,", "VALUES ($24, $1,", 1)
+# The same insert keeping the row's seq, for an import restoring rows exactly; a version
+# that is already there is an error, not skipped.
+RESTORE_VERSION = (
+    _INSERT.replace("INSERT INTO posts (entity,", "INSERT INTO posts (seq, entity,", 1)
+    .replace("VALUES ($1,", "VALUES ($24, $1,", 1)
+    .replace("ON CONFLICT (entity, post_id, version_id) DO NOTHING", "", 1)
+)
 
 
-async def restore_version(
-    conn: Any, post: dict[str, Any], *, seq: int, latest: bool, latest_public: bool
-) -> bool:
-    """Store an exported version as it was (its seq and flags); False if it already exists."""
-    args = _insert_args(post, latest, latest_public)
-    return await conn.fetchval(_INSERT_KEEPING_SEQ, *args, seq) is not None
+def restore_args(post: dict[str, Any], *, seq: int, latest: bool, latest_public: bool) -> list[Any]:
+    return [*_insert_args(post, latest, latest_public), seq]
 
 
 class Args:

@@ -22,7 +22,7 @@ from typing import Any
 
 import asyncpg
 
-from tent.store.posts import restore_version
+from tent.store.posts import RESTORE_VERSION, restore_args
 
 # table -> (record kind, ORDER BY): exported row by row with all their columns.
 ROW_TABLES: dict[str, tuple[str, str]] = {
@@ -44,6 +44,10 @@ SPECIAL_TABLES = {"posts", "blobs", "blob_chunks"}
 NOT_EXPORTED = {"schema_migrations", "hawk_nonces"}
 _SEQUENCES = (("posts", "seq"), ("deliveries", "id"))
 _POST_BATCH = 200
+_WRITE_BATCH = 500  # rows per executemany when importing
+# What a refused row raises: server errors, and the client's own encoding errors
+# (asyncpg.DataError is an InterfaceError and a ValueError) for a value of the wrong type.
+_REFUSALS = (asyncpg.PostgresError, asyncpg.InterfaceError, ValueError, TypeError)
 _CHUNK_BATCH = 4  # 256 KiB chunks per cursor fetch: 1 MiB in memory at most
 
 
@@ -116,13 +120,55 @@ class Snapshot:
                 yield BlobChunk(r["digest"], r["seq"], r["data"])
 
 
+class RowRefused(Exception):
+    """PostgreSQL refused the row read from line `line` of the file."""
+
+    def __init__(self, line: int, error: Exception) -> None:
+        super().__init__(str(error))
+        self.line = line
+
+
 class Loader:
-    """Writes records into the caller's transaction, refusing unknown tables and columns."""
+    """Writes records into the caller's transaction, refusing unknown tables and columns.
+
+    Rows are sent in batches (one pipelined executemany each); when PostgreSQL refuses a
+    batch, it is rolled back to its savepoint and replayed row by row, so the error still
+    names the line it came from."""
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
         self._columns: dict[str, dict[str, str]] = {}
         self._inserts: dict[tuple[str, tuple[str, ...]], str] = {}
+        self._pending: dict[str, tuple[list[list[Any]], list[int]]] = {}
+
+    async def _add(self, sql: str, args: list[Any], line: int) -> None:
+        rows, lines = self._pending.setdefault(sql, ([], []))
+        rows.append(args)
+        lines.append(line)
+        if len(rows) >= _WRITE_BATCH:
+            await self._flush(sql)
+
+    async def _flush(self, sql: str) -> None:
+        rows, lines = self._pending.pop(sql, ([], []))
+        if not rows:
+            return
+        try:
+            async with self.conn.transaction():
+                await self.conn.executemany(sql, rows)
+            return
+        except _REFUSALS as exc:
+            first_error: Exception = exc
+        for args, line in zip(rows, lines, strict=True):
+            try:
+                async with self.conn.transaction():
+                    await self.conn.execute(sql, *args)
+            except _REFUSALS as exc:
+                raise RowRefused(line, exc) from None
+        raise RowRefused(lines[0], first_error)
+
+    async def flush(self) -> None:
+        for sql in list(self._pending):
+            await self._flush(sql)
 
     async def lock_empty(self) -> list[str]:
         """Lock out other writers for the transaction; the tables that already hold rows."""
@@ -137,11 +183,9 @@ class Loader:
                 busy.append(name)
         return busy
 
-    async def post(self, row: PostRow) -> bool:
-        """False if that version was already imported (a repeated record)."""
-        return await restore_version(
-            self.conn, row.post, seq=row.seq, latest=row.latest, latest_public=row.latest_public
-        )
+    async def post(self, row: PostRow, line: int) -> None:
+        args = restore_args(row.post, seq=row.seq, latest=row.latest, latest_public=row.latest_public)
+        await self._add(RESTORE_VERSION, args, line)
 
     async def blob(self, start: BlobStart) -> bool:
         return await self.conn.fetchval(
@@ -159,7 +203,7 @@ class Loader:
     def columns_of(self, table: str) -> dict[str, str]:
         return self._columns.get(table, {})
 
-    async def row(self, table: str, row: dict[str, Any]) -> None:
+    async def row(self, table: str, row: dict[str, Any], line: int) -> None:
         known = self.columns_of(table)
         unknown = [c for c in row if c not in known]
         if unknown:
@@ -172,10 +216,11 @@ class Loader:
                 f" VALUES ({', '.join(f'${i + 1}' for i in range(len(cols)))})"
             )
             self._inserts[(table, cols)] = sql
-        await self.conn.execute(sql, *row.values())
+        await self._add(sql, list(row.values()), line)
 
     async def finish(self) -> None:
-        """Serial columns continue after the imported ids."""
+        """Send what is still batched; serial columns continue after the imported ids."""
+        await self.flush()
         for table, column in _SEQUENCES:
             await self.conn.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'),"
