@@ -204,7 +204,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         asyncio.run(_set_passphrase(settings, passphrase))
         print("owner passphrase set")
     elif args.command == "export":
-        asyncio.run(_export(settings, args.output))
+        try:
+            asyncio.run(_export(settings, args.output))
+        except OSError as exc:
+            sys.exit(f"tent: export failed: {exc}")
     elif args.command == "import":
         from tent.transfer import ImportFailed
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import stat
 import subprocess
@@ -341,3 +342,34 @@ async def test_export_and_import_run_in_constant_memory(tent: Tent, new_database
     assert imports[1] - imports[0] < MEMORY_BOUND
     attachment = next(orjson.loads(line) for line in big.open("rb") if b'"kind":"attachment"' in line)
     assert attachment["digest"] == stored.digest and attachment["size"] == BIG
+
+
+async def test_export_to_a_place_that_cannot_be_written_is_a_clear_error(tent: Tent, tmp_path) -> None:
+    env = _env(TENT_DATABASE_URL=tent.settings.database_url, TENT_ENTITY=tent.entity)
+    result = await _run("export", "--output", str(tmp_path / "missing" / "x.jsonl"), env=env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "tent: export failed:" in result.stderr and not (tmp_path / "missing").exists()
+
+
+async def test_export_shows_progress_only_on_a_terminal(tent: Tent, tmp_path) -> None:
+    import pty
+
+    env = _env(TENT_DATABASE_URL=tent.settings.database_url, TENT_ENTITY=tent.entity)
+    piped = await _run("export", "--output", str(tmp_path / "a.jsonl"), env=env)
+    assert piped.returncode == 0 and piped.stderr == ""
+    leader, follower = pty.openpty()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *TENT, "export", "--output", str(tmp_path / "b.jsonl"),
+            env=env, stdout=subprocess.DEVNULL, stderr=follower,
+        )
+        os.close(follower)
+        assert await asyncio.wait_for(proc.wait(), 120) == 0
+        shown = b""
+        with contextlib.suppress(OSError):  # EIO once the terminal's last writer is gone
+            while chunk := os.read(leader, 4096):
+                shown += chunk
+    finally:
+        os.close(leader)
+    lines = len((tmp_path / "b.jsonl").read_bytes().splitlines())
+    assert f"exported {lines} lines".encode() in shown
