@@ -432,7 +432,7 @@ def bench(args: argparse.Namespace, workdir: Path, cleanups: list[Callable[[], o
     ports = {"ours": free_port(), "floor": free_port()}
     entity = f"http://127.0.0.1:{ports['ours']}"
     tent_env = {"TENT_DATABASE_URL": dsn["ours"], "TENT_PORT": str(ports["ours"]),
-                "TENT_HOST": "127.0.0.1", "TENT_ENTITY": entity}
+                "TENT_HOST": "127.0.0.1", "TENT_ENTITY": entity, "TENT_WORKERS": str(args.workers)}
     owner = owner_credentials(tent_env, workdir)
     procs = {
         "ours": start("ours", tent_command("serve"), tent_env, ports["ours"], workdir),
@@ -532,6 +532,7 @@ def main() -> int:
                              "must stay within 60 s of the server's clock)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     parser.add_argument("--posts", type=int, default=100_000, help="posts in each database for the feed")
+    parser.add_argument("--workers", type=int, default=1, help="`tent serve --workers` for ours (default 1)")
     args = parser.parse_args()
     if not 1 <= args.duration <= MAX_DURATION_S:
         parser.error(f"--duration must be between 1 and {MAX_DURATION_S} seconds")

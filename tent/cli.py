@@ -167,7 +167,7 @@ async def _rotate(settings: Settings) -> int:
         return await keys.rotate(settings, store)
 
 
-def _serve(settings: Settings) -> None:
+def _serve(settings: Settings, reuse_port: bool = False) -> None:
     from aiohttp import web
 
     from tent.app import create_app
@@ -177,7 +177,7 @@ def _serve(settings: Settings) -> None:
 
         uvloop.install()
     web.run_app(create_app(settings), host=settings.host, port=settings.port,
-                access_log=None, print=lambda *_: None)
+                access_log=None, print=lambda *_: None, reuse_port=reuse_port)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -192,6 +192,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "serve":
         logging.getLogger("tent").info("listening on http://%s:%d as %s",
                                        settings.host, settings.port, settings.entity)
+        if settings.workers > 1:  # a supervising parent and N forked workers on one port
+            from functools import partial
+
+            from tent import workers
+
+            sys.exit(workers.run(settings, _migrate, partial(_serve, reuse_port=True)))
         _serve(settings)
     elif args.command == "migrate":
         asyncio.run(_migrate(settings))

@@ -87,7 +87,13 @@ OPTIONS: tuple[Option, ...] = (
         int,
         "largest accepted attachment in bytes (default 104857600 = 100 MiB)",
     ),
-    Option("db_pool_size", "TENT_DB_POOL_SIZE", int, "PostgreSQL connections (default 10)"),
+    Option("db_pool_size", "TENT_DB_POOL_SIZE", int, "PostgreSQL connections per process (default 10)"),
+    Option(
+        "workers",
+        "TENT_WORKERS",
+        int,
+        "serving processes sharing the port and the database (default 1: the process itself)",
+    ),
     Option(
         "beacon_turfs",
         "TENT_BEACON_TURFS",
@@ -119,6 +125,7 @@ class Settings:
     max_body_size: int = 1024 * 1024
     max_attachment_size: int = 100 * 1024 * 1024
     db_pool_size: int = 10
+    workers: int = 1
     log_level: str = "INFO"
     beacon_turfs: tuple[str, ...] = ()
     beacon_timeout: float = 5.0
@@ -130,6 +137,8 @@ class Settings:
         check_entity(self.entity)
         if self.app_approval not in ("owner", "auto"):
             raise ValueError("TENT_APP_APPROVAL must be 'owner' or 'auto'")
+        if self.workers < 1:
+            raise ValueError("TENT_WORKERS must be at least 1")
         if self.max_body_size < 1024:
             raise ValueError("TENT_MAX_BODY_SIZE must be at least 1024")
         try:
