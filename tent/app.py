@@ -45,6 +45,7 @@ from tent.handlers.common import (
     SETTINGS,
 )
 from tent.handlers.post_input import BLOBS
+from tent.http_input import HANDLER_ARGS, quiet_parser_errors
 from tent.publish import Publisher
 from tent.store import db
 from tent.store.auth import AuthStore
@@ -69,8 +70,10 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         middlewares=[cors.preflight, middleware.errors, middleware.principal],
         client_max_size=settings.max_body_size,
+        handler_args=HANDLER_ARGS,
     )
     app[SETTINGS] = settings
+    quiet_parser_errors()
     app[owner.LOGIN_LIMITER] = owner.LoginLimiter()
     app.cleanup_ctx.append(_database)
     app.on_response_prepare.append(cors.add_headers)

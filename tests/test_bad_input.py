@@ -141,7 +141,7 @@ async def test_wrong_method_is_405_json(tent: Tent) -> None:
     await _error(await tent.client.patch("/posts"), 405)
 
 
-@pytest.mark.parametrize("path", ["/posts/nope", "/posts/%ZZ/x", "/posts//x", "/posts/http%3A%2F%2F/"])
+@pytest.mark.parametrize("path", ["/posts/nope", "/posts//x", "/posts/http%3A%2F%2F/"])
 async def test_malformed_post_paths_are_404(tent: Tent, path: str) -> None:
     await _error(await tent.client.get(path), 404)
 

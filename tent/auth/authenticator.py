@@ -30,6 +30,7 @@ from tent.auth.hawk import (
 from tent.auth.payload import PAYLOAD_CHECK, PayloadCheck, streams_its_body
 from tent.config import Settings
 from tent.core.principal import ANONYMOUS, OWNER, Principal, principal_for_credentials
+from tent.http_input import read_body
 from tent.store.auth import AuthStore
 from tent.store.changes import Changes
 
@@ -149,7 +150,7 @@ class Authenticator:
         content_type = request.headers.get("Content-Type")
         # A multipart body may be far larger than memory: its hash is checked as it streams.
         streamed = auth.hash is not None and streams_its_body(content_type)
-        content = await request.read() if auth.hash is not None and not streamed else None
+        content = await read_body(request) if auth.hash is not None and not streamed else None
         self._verify(
             request,
             lambda host, port: verify_request(

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote_plus
 
 from tent.core.errors import TentError
+from tent.core.input_safety import MAX_TIMESTAMP
 from tent.core.types import TypeSelector
 
 DEFAULT_LIMIT = 25
@@ -75,6 +76,8 @@ def parse_position(name: str, raw: str) -> Position:
         ts = int(ts_raw)
     except ValueError:
         raise TentError(f"Invalid {name}: expected '<timestamp>' or '<timestamp> <version>'") from None
+    if not 0 <= ts <= MAX_TIMESTAMP:
+        raise TentError(f"Invalid {name}: the timestamp must be between 0 and {MAX_TIMESTAMP} (ms)")
     version = version.strip()
     if version and (" " in version or len(version) > 200):
         raise TentError(f"Invalid {name}: expected '<timestamp>' or '<timestamp> <version>'")

@@ -21,9 +21,9 @@ import copy
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from tent.core.errors import InvalidAttributes, TentError
+from tent.core.input_safety import MAX_TIMESTAMP, is_url
 from tent.core.types import PostType, parse_type
 
 __all__ = ["check_post", "identify_post", "validate_post"]
@@ -43,6 +43,7 @@ class Field:
     max_len: int | None = None
     enum: tuple[str, ...] | None = None
     minimum: int | None = None
+    maximum: int | None = None
     members: dict[str, Field] | None = None
     items: Field | None = None
     min_items: int = 0
@@ -58,8 +59,8 @@ def _str(
     return Field("string", required, uri=uri, max_len=max_len, enum=enum)
 
 
-def _int(required: bool = False, *, minimum: int | None = None) -> Field:
-    return Field("integer", required, minimum=minimum)
+def _int(required: bool = False, *, minimum: int | None = None, maximum: int | None = None) -> Field:
+    return Field("integer", required, minimum=minimum, maximum=maximum)
 
 
 def _bool(required: bool = False) -> Field:
@@ -82,8 +83,9 @@ def _arr(items: Field, required: bool = False, *, min_items: int = 0) -> Field:
 # (§2.6), a ref its `post` (§2.10), a licence its `url` (§2.11), a group its `post` (D-11).
 
 # Timestamps are ms since the epoch (§0.2) and never negative: `since=0` must reach the
-# oldest post (§3.6), so a negative one could not be served by the feed's pages.
-_TIMESTAMP = _int(minimum=0)
+# oldest post (§3.6), so a negative one could not be served by the feed's pages; nor later
+# than year 9999, which no client library can format (D-67).
+_TIMESTAMP = _int(minimum=0, maximum=MAX_TIMESTAMP)
 # Entity URLs must be absolute (§1.1): the server discovers, delivers to and compares them.
 _URI = _str(uri=True)
 
@@ -260,7 +262,7 @@ CONTENT_SCHEMAS: dict[str, dict[str, Field]] = {
         "lens": _obj({"make": _str(), "model": _str(), "focal_length": _RANGE, "aperture": _RANGE}),
         "resolution": _SIZE,
         "dimensions": _SIZE,
-        "timestamp": _int(minimum=0),
+        "timestamp": _int(minimum=0, maximum=MAX_TIMESTAMP),
         "orientation": _str(),
     },
     "album": {
@@ -314,11 +316,7 @@ def _pointer(path: str, key: str | int) -> str:
 
 def _is_uri(value: str) -> bool:
     """tentd's `format: uri`: a scheme and a host, nothing more (relative references fail)."""
-    try:
-        parts = urlsplit(value)
-        return bool(parts.scheme and parts.hostname)
-    except ValueError:
-        return False
+    return is_url(value)
 
 
 def _check(value: Any, field: Field, path: str, diff: Diff, open_members: bool = False) -> None:
@@ -349,6 +347,18 @@ def _check(value: Any, field: Field, path: str, diff: Diff, open_members: bool =
                 "type": "integer",
                 "minimum": field.minimum,
                 "message": f"expected integer >= {field.minimum}, got {value}",
+            }
+        )
+    elif kind == "integer" and field.maximum is not None and value > field.maximum:
+        diff.append(
+            {
+                "op": "replace",
+                "path": path,
+                "value": field.maximum,
+                "current_value": value,
+                "type": "integer",
+                "maximum": field.maximum,
+                "message": f"expected integer <= {field.maximum}, got {value}",
             }
         )
     elif kind == "object" and field.members is not None:

@@ -16,7 +16,7 @@ from tent.handlers.common import attachment_url, principal_of, settings_of
 from tent.handlers.post_input import BLOBS
 
 ONE_YEAR = 31557600
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"^bytes=([0-9]{0,18})-([0-9]{0,18})$")  # longer numbers: no range we could serve
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 

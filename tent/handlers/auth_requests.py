@@ -11,18 +11,19 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from tent import grants
 from tent.config import check_entity
 from tent.core.beacon import check_turf
 from tent.core.errors import NotFound, TentError, Unauthorized
+from tent.core.input_safety import bounded_int, parse_json
 from tent.core.posts import now_ms
 from tent.core.principal import Principal
 from tent.handlers import owner
 from tent.handlers.beacon import TURF_VERIFIER
 from tent.handlers.common import AUTH_STORE, int_param, json_response, posts_of, principal_of, settings_of
+from tent.http_input import read_body
 from tent.store.auth import AuthRequest
 
 DEFAULT_LIFETIME_MS = 15 * 60 * 1000
@@ -37,19 +38,16 @@ def manages_apps(principal: Principal) -> bool:
 
 def _stamp(request: web.Request) -> int:
     try:
-        return int(request.match_info["stamp"])
-    except ValueError:
+        return bounded_int("stamp", request.match_info["stamp"])
+    except TentError:
         raise NotFound() from None
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
+    raw = await read_body(request)
     if not raw.strip():
         return {}
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise TentError("Invalid JSON") from None
+    body = parse_json(raw)
     if not isinstance(body, dict):
         raise TentError("Request body must be a JSON object")
     return body

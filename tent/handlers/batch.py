@@ -17,7 +17,9 @@ from yarl import URL
 
 from tent.auth.authenticator import HAWK
 from tent.core.errors import TentError
+from tent.core.input_safety import parse_json
 from tent.handlers.common import PRINCIPAL, principal_of, settings_of
+from tent.http_input import read_body
 
 MAX_REQUESTS = 50
 METHODS = ("GET", "HEAD")
@@ -81,10 +83,7 @@ def _clone(request: web.Request, method: str, url: URL, headers: CIMultiDict[str
 
 async def batch(request: web.Request) -> web.Response:
     settings, principal = settings_of(request), principal_of(request)
-    try:
-        items = orjson.loads(await request.read())
-    except orjson.JSONDecodeError:
-        raise TentError("Invalid JSON") from None
+    items = parse_json(await read_body(request))
     if not isinstance(items, list):
         raise TentError("Batch body must be a JSON array of requests")
     if len(items) > MAX_REQUESTS:

@@ -15,7 +15,8 @@ from aiohttp import web
 from tent.auth.authenticator import Authenticator
 from tent.auth.hawk import Credentials
 from tent.config import Settings
-from tent.core.errors import NotFound, TentError
+from tent.core.errors import NotFound
+from tent.core.input_safety import bounded_int, is_url
 from tent.core.principal import ANONYMOUS, Principal
 from tent.delivery.federation import Federation
 from tent.publish import Publisher
@@ -113,7 +114,7 @@ def parse_post_path(request: web.Request) -> tuple[str, str]:
     if not sep or not entity_raw or not post_raw:
         raise NotFound()
     entity, post_id = unquote_plus(entity_raw), unquote_plus(post_raw)
-    if "://" not in entity:
+    if not is_url(entity):
         raise NotFound()
     return entity, post_id
 
@@ -123,13 +124,6 @@ def query_pairs(request: web.Request) -> list[tuple[str, str]]:
 
 
 def int_param(request: web.Request, name: str) -> int | None:
+    """A non-negative integer query parameter that fits PostgreSQL's bigint."""
     raw = request.query.get(name)
-    if raw is None:
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise TentError(f"Invalid {name}: must be a non-negative integer") from None
-    if value < 0:
-        raise TentError(f"Invalid {name}: must be a non-negative integer")
-    return value
+    return None if raw is None else bounded_int(name, raw)

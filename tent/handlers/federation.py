@@ -12,6 +12,7 @@ from aiohttp import web
 
 from tent.core import media
 from tent.core.errors import NotFound, TentError, Unauthorized
+from tent.core.input_safety import bounded_int, is_url
 from tent.core.posts import build_received, now_ms
 from tent.core.principal import Principal
 from tent.core.render import render_post
@@ -115,7 +116,7 @@ async def discover(request: web.Request) -> web.Response:
     if not principal.app_level:
         raise Unauthorized(403)
     entity = request.query.get("entity", "")
-    if not entity.startswith(("http://", "https://")) or "://" not in entity:
+    if not entity.startswith(("http://", "https://")) or not is_url(entity):
         raise TentError("Entity param must be a valid url: " + orjson.dumps(entity).decode())
     try:
         meta = await request.app[FEDERATION].discovery.meta(entity)
@@ -145,8 +146,8 @@ async def retry(request: web.Request) -> web.Response:
     """POST /deliveries/{id}/retry: try a pending or failed delivery now."""
     _owner(principal_of(request))
     try:
-        delivery_id = int(request.match_info["id"])
-    except ValueError:
+        delivery_id = bounded_int("delivery id", request.match_info["id"])
+    except TentError:
         raise NotFound() from None
     row = await request.app[FEDERATION_STORE].retry_now(delivery_id, now_ms())
     if row is None:

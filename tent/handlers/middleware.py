@@ -16,6 +16,7 @@ from tent.auth.payload import check_before_handler
 from tent.core.errors import TentError
 from tent.core.media import ERROR
 from tent.handlers.common import AUTHENTICATOR, PRINCIPAL, settings_of
+from tent.http_input import check_head
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 @web.middleware
 async def principal(request: web.Request, handler: Handler) -> web.StreamResponse:
+    check_head(request)
     if PRINCIPAL not in request:  # batch sub-requests arrive with the batch's principal
         request[PRINCIPAL] = await request.app[AUTHENTICATOR].resolve(request)
         await check_before_handler(request, handler)

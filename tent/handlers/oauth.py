@@ -14,6 +14,7 @@ from aiohttp import web
 from tent import grants
 from tent.auth.hawk import bewit_url
 from tent.core.errors import TentError, Unauthorized
+from tent.core.input_safety import check_json
 from tent.core.posts import now_ms
 from tent.core.types import parse_type
 from tent.handlers import owner, pages
@@ -26,6 +27,7 @@ from tent.handlers.common import (
     settings_of,
     signed_post_url,
 )
+from tent.http_input import read_body
 
 CODE_LIFETIME_MS = 10 * 60 * 1000
 CREDENTIALS_LINK_SECONDS = 24 * 3600  # D-51
@@ -120,9 +122,10 @@ async def decide(request: web.Request) -> web.StreamResponse:
 async def token(request: web.Request) -> web.Response:
     """POST oauth_token: exchange a code, signed with that app's app credentials (§6.4)."""
     try:
-        body = orjson.loads(await request.read() or b"null")
+        body = orjson.loads(await read_body(request) or b"null")
     except orjson.JSONDecodeError:
         body = None
+    check_json(body)
     code = body.get("code") if isinstance(body, dict) else None
     if not isinstance(code, str) or not code:
         raise TentError("Token code required!")

@@ -18,10 +18,12 @@ from html import escape
 from aiohttp import web
 
 from tent.core.errors import TentError
+from tent.core.input_safety import check_text
 from tent.core.passphrase import verify_passphrase
 from tent.core.posts import now_ms
 from tent.handlers import pages
 from tent.handlers.common import AUTH_STORE, POSTS, settings_of
+from tent.http_input import reading_body
 from tent.store import db
 from tent.store.auth import AuthRequest
 
@@ -69,11 +71,19 @@ async def session_csrf(request: web.Request) -> str | None:
 async def check_form(request: web.Request) -> dict[str, str]:
     """A POSTed owner form: signed-in session and matching CSRF token, or 403."""
     csrf = await session_csrf(request)
-    form = await request.post()
+    form = await read_form(request)
     sent = form.get("csrf")
     if csrf is None or not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), csrf.encode()):
         raise TentError("Forbidden: sign in again and resubmit the form", 403)
-    return {k: v for k, v in form.items() if isinstance(v, str)}
+    return form
+
+
+async def read_form(request: web.Request) -> dict[str, str]:
+    """A form POST's text fields (files are ignored), each one storable text."""
+    with reading_body():
+        form = await request.post()
+    return {check_text("form field name", k): check_text(f"form field {k[:64]!r}", v)
+            for k, v in form.items() if isinstance(v, str)}
 
 
 def _safe_next(value: str | None, fallback: str) -> str:
@@ -104,9 +114,9 @@ async def login_form(
 
 async def login(request: web.Request) -> web.Response:
     settings = settings_of(request)
-    form = await request.post()
+    form = await read_form(request)
     next_url = _safe_next(
-        form.get("next") if isinstance(form.get("next"), str) else None,  # type: ignore[arg-type]
+        form.get("next"),
         path(request, "/owner"),
     )
     limiter = request.app[LOGIN_LIMITER]

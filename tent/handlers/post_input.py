@@ -16,11 +16,13 @@ from aiohttp import BodyPartReader, MultipartReader, web
 from tent.auth.payload import PAYLOAD_CHECK, HashingStream
 from tent.core import media
 from tent.core.errors import TentError
+from tent.core.input_safety import check_attachment_part, parse_json
 from tent.core.posts import now_ms
 from tent.core.principal import Principal
 from tent.core.types import PostType
 from tent.core.validation import check_post, identify_post
 from tent.handlers.common import settings_of
+from tent.http_input import check_headers, read_body, reading_body
 from tent.store.blobs import BlobStore, TooLarge, Upload
 
 INVALID_CONTENT_TYPE = (
@@ -52,11 +54,7 @@ def _identify(raw: bytes, media_type: media.MediaType) -> tuple[dict[str, Any], 
     """JSON, the type, then the Content-Type check (tentd's order, §3.1)."""
     if not raw.strip():
         raise TentError("Request body missing.")
-    try:
-        parsed = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise TentError("Invalid JSON") from None
-    body, post_type = identify_post(parsed)
+    body, post_type = identify_post(parse_json(raw))
     if media_type.mime != media.POST or media_type.params.get("type") != body["type"]:
         raise TentError(INVALID_CONTENT_TYPE, 415)
     return body, post_type
@@ -64,10 +62,11 @@ def _identify(raw: bytes, media_type: media.MediaType) -> tuple[dict[str, Any], 
 
 async def _read_limited(part: BodyPartReader, limit: int) -> bytes:
     data = bytearray()
-    while chunk := await part.read_chunk(64 * 1024):
-        data += chunk
-        if len(data) > limit:
-            raise TentError("Request body too large", 413)
+    with reading_body():
+        while chunk := await part.read_chunk(64 * 1024):
+            data += chunk
+            if len(data) > limit:
+                raise TentError("Request body too large", 413)
     return bytes(data)
 
 
@@ -89,15 +88,17 @@ async def read_post(request: web.Request, authorize: Authorize) -> PostInput:
     content_type = media.parse_media_type(request.headers.get("Content-Type"))
     reader, stream = None, None
     if content_type.mime != "multipart/form-data":
-        raw, media_type = await request.read(), content_type
+        raw, media_type = await read_body(request), content_type
     else:
         try:
             reader, stream = _multipart(request)
-            part = await reader.next()
+            with reading_body():
+                part = await reader.next()
         except (ValueError, AssertionError, KeyError) as exc:
             raise TentError(f"Malformed multipart body: {exc}") from None
         if not isinstance(part, BodyPartReader):
             raise TentError("Request body missing.")
+        check_headers(part.headers, "Multipart post part header")
         media_type = media.parse_media_type(part.headers.get("Content-Type"))
         if media_type.mime != media.POST:
             raise TentError(
@@ -108,6 +109,16 @@ async def read_post(request: web.Request, authorize: Authorize) -> PostInput:
     await authorize(body, post_type, media_type)
     check_post(body, post_type)
     return PostInput(body, post_type, media_type, reader, stream)
+
+
+def attachment_part(part: BodyPartReader) -> tuple[str, str, str]:
+    """(field name, file name, media type) of a file part, each checked before it is stored."""
+    check_headers(part.headers, f"Multipart part {(part.name or '')[:64]!r} header")
+    try:
+        field_name, filename = part.name or "", part.filename
+    except (ValueError, KeyError) as exc:  # a Content-Disposition aiohttp cannot parse
+        raise TentError(f"Malformed multipart part header: {exc}") from None
+    return check_attachment_part(field_name, filename, part.headers.get("Content-Type"))
 
 
 async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
@@ -122,8 +133,9 @@ async def _file_parts(post_input: PostInput) -> AsyncIterator[BodyPartReader]:
         return
     while True:
         try:
-            part = await post_input.reader.next()
-        except (ValueError, AssertionError) as exc:
+            with reading_body():
+                part = await post_input.reader.next()
+        except (ValueError, AssertionError, KeyError) as exc:
             raise TentError(f"Malformed multipart body: {exc}") from None
         if part is None:
             break
@@ -131,9 +143,6 @@ async def _file_parts(post_input: PostInput) -> AsyncIterator[BodyPartReader]:
             raise TentError("Nested multipart parts are not supported")
         if media.parse_media_type(part.headers.get("Content-Type")).mime == media.POST:
             raise TentError("Only one post part is allowed")
-        if not part.filename:
-            await part.release()
-            continue
         yield part
     if post_input.stream is not None:
         await post_input.stream.finish()
@@ -153,16 +162,18 @@ async def read_uploads(request: web.Request, post_input: PostInput, max_size: in
     staged: list[Upload] = []
     try:
         async for part in _file_parts(post_input):
+            field_name, filename, part_type = attachment_part(part)
             try:
-                stored = await blobs.stage(_chunks(part), max_size, now_ms())
+                with reading_body():
+                    stored = await blobs.stage(_chunks(part), max_size, now_ms())
             except TooLarge:
                 raise TentError(f"Attachment too large: at most {max_size} bytes", 413) from None
             staged.append(stored)
             uploads.append(
                 {
-                    "category": _INDEX_SUFFIX.sub("", part.name or "") or "attachment",
-                    "content_type": part.headers.get("Content-Type") or "application/octet-stream",
-                    "name": part.filename,
+                    "category": _INDEX_SUFFIX.sub("", field_name) or "attachment",
+                    "content_type": part_type,
+                    "name": filename,
                     "digest": stored.digest,
                     "size": stored.size,
                 }
