@@ -24,6 +24,9 @@ POST_MT = "application/vnd.tent.post.v0+json"
 PEER = "http://127.0.0.1:9"
 
 
+_signed = st.sampled_from([True, True, True, False])
+
+
 @dataclass
 class Request:
     method: str
@@ -80,6 +83,16 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=8,
 )
+# One class of breakage per draw, so that a fixed number of examples covers each of them.
+hostile_json_values = st.one_of(
+    st.sampled_from(["\x00", "a\x00b", "\ud800", "x\udfff", ["ok", "\x00"]]),  # unstorable text
+    st.sampled_from(HOSTILE_INTS) | st.integers(min_value=-(2**80), max_value=2**80),  # out of range
+    st.sampled_from([65, 100, 400, 700, 1000, 1023, 1100, 5000]).map(lambda d: _DEEP % d),  # deep
+    st.sampled_from(["http://[::1", "http://127.0.0.1:99999", "http://", "a" * 5000]),  # bad URLs, long
+    st.sampled_from([[], {}, 0, 1.5, "x", True, None]),  # wrong types
+    json_values,
+)
+hostile_keys = st.one_of(st.sampled_from(["a\x00b", "\ud800", "", "~1/", "a" * 300]), st.text(max_size=8))
 
 
 def dumps(value: Any) -> bytes:
@@ -105,10 +118,22 @@ def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return out
 
 
+def _get(value: Any, path: tuple[Any, ...]) -> Any:
+    for key in path:
+        value = value[key]
+    return value
+
+
 def _set(value: Any, path: tuple[Any, ...], new: Any) -> Any:
     if not path:
         return new
+    if not isinstance(value, dict | list):
+        value = {}
+    if isinstance(value, list) and not isinstance(path[0], int):
+        value = {}
     copy = (dict if isinstance(value, dict) else list)(value)
+    if isinstance(copy, dict) and path[0] not in copy:
+        copy[path[0]] = {}
     copy[path[0]] = _set(copy[path[0]], path[1:], new)
     return copy
 
@@ -117,15 +142,28 @@ def _set(value: Any, path: tuple[Any, ...], new: Any) -> Any:
 def mutated_json(draw: st.DrawFn, base: Any) -> bytes:
     """`base` with one to three members replaced, added or removed, then maybe cut short."""
     doc = base
-    for _ in range(draw(st.integers(1, 3))):
+    for _ in range(draw(st.sampled_from([1, 1, 1, 2, 3]))):
         paths = _paths(doc)
+        action = draw(st.sampled_from(["text", "number", "deep", "replace", "replace", "add", "remove"]))
+        if action == "text":  # keep the shape valid, so the bad text reaches the deepest layer
+            strings = [p for p in paths if isinstance(_get(doc, p), str)]
+            if strings:
+                path = draw(st.sampled_from(strings))
+                bad = draw(st.sampled_from(["\x00", "\ud800", "\udfff"]))
+                at = draw(st.integers(0, len(_get(doc, path))))
+                doc = _set(doc, path, _get(doc, path)[:at] + bad + _get(doc, path)[at:])
+                continue
+        if action == "number":
+            numbers = [p for p in paths if type(_get(doc, p)) is int] or [("content", "n")]
+            doc = _set(doc, draw(st.sampled_from(numbers)), draw(st.sampled_from(HOSTILE_INTS)))
+            continue
         path = draw(st.sampled_from(paths))
-        action = draw(st.sampled_from(["replace", "replace", "add", "remove"]))
-        target: Any = doc
-        for key in path:
-            target = target[key]
-        if action == "add" and isinstance(target, dict):
-            doc = _set(doc, path, {**target, draw(st.text(max_size=10)): draw(json_values)})
+        target = _get(doc, path)
+        if action == "deep" and isinstance(target, dict):
+            depth = draw(st.sampled_from([65, 100, 400, 700, 1000, 1023, 1100, 5000]))
+            doc = _set(doc, path, {**target, "deep": _DEEP % depth})
+        elif action == "add" and isinstance(target, dict):
+            doc = _set(doc, path, {**target, draw(hostile_keys): draw(hostile_json_values)})
         elif action == "remove" and path:
             parent_path, key = path[:-1], path[-1]
             parent: Any = doc
@@ -136,9 +174,9 @@ def mutated_json(draw: st.DrawFn, base: Any) -> bytes:
             else:
                 doc = _set(doc, parent_path, [v for i, v in enumerate(parent) if i != key])
         else:
-            doc = _set(doc, path, draw(json_values))
+            doc = _set(doc, path, draw(hostile_json_values))
     raw = dumps(doc)
-    cut = draw(st.sampled_from(["none", "none", "none", "truncate", "byte"]))
+    cut = draw(st.sampled_from(["none"] * 8 + ["truncate", "byte"]))
     if cut == "truncate" and raw:
         raw = raw[: draw(st.integers(0, len(raw) - 1))]
     elif cut == "byte" and raw:
@@ -178,7 +216,7 @@ def json_requests(draw: st.DrawFn, fx: Fixtures) -> Request:
             ["new_post", "new_version", "notification", "import", "app", "auth_request", "batch", "token"]
         )
     )
-    signed = draw(st.booleans())
+    signed = draw(_signed)
     if route in ("new_post", "new_version", "notification", "import"):
         raw = draw(mutated_json(real_post(fx if route == "new_version" else None)))
         rel = {"notification": "https://tent.io/rels/notification", "import": "https://tent.io/rels/import"}
@@ -259,6 +297,41 @@ query_strings = st.lists(st.tuples(query_names, query_values), max_size=4).map(
     lambda pairs: "&".join(f"{n}={v}" for n, v in pairs)
 )
 segments = st.one_of(st.sampled_from(HOSTILE_QUERY_VALUES), _escaped_bytes, _quoted_text)
+FEED_PARAMS = ["limit", "since", "until", "before", "types", "entities", "mentions", "max_refs", "sort_by"]
+
+
+targeted_query_values = st.one_of(
+    st.sampled_from(["%00", "a%00b", "%ED%A0%80", "%FF"]),  # unstorable or not UTF-8
+    st.sampled_from(["%ZZ", "%", "%0", "a%2"]),  # broken escapes
+    st.sampled_from(["-9223372036854775809", "9223372036854775808", "253402300800000", "-1", "1e400"]),
+    st.sampled_from(["http://[::1", "http%3A%2F%2F%5B%3A%3A1", "http://127.0.0.1:99999"]),
+    query_values,
+)
+
+
+NUMERIC_PARAMS = ("limit", "since", "until", "before", "max_refs")
+numeric_values = st.one_of(
+    st.sampled_from(["-9223372036854775809", "9223372036854775808", "-1", "1e400", "253402300800000"]),
+    st.integers(min_value=-(2**70), max_value=2**70).map(str),
+    st.tuples(st.integers(min_value=-(2**66), max_value=2**66), st.sampled_from(["", "+v", "+a+b"])).map(
+        lambda t: f"{t[0]}{t[1]}"
+    ),
+)
+
+
+def _pair(name: str) -> st.SearchStrategy[tuple[str, str]]:
+    values = (
+        st.one_of(numeric_values, targeted_query_values) if name in NUMERIC_PARAMS else targeted_query_values
+    )
+    return st.tuples(st.just(name), values)
+
+
+def _query_for(names: list[str]) -> st.SearchStrategy[str]:
+    """Hostile values for the parameters this route reads, sometimes with junk beside them."""
+    pairs = st.sampled_from(names).flatmap(_pair)
+    return st.tuples(
+        st.lists(pairs, min_size=1, max_size=3), st.lists(st.tuples(query_names, query_values), max_size=1)
+    ).map(lambda both: "&".join(f"{n}={v}" for n, v in both[0] + both[1]))
 
 
 @st.composite
@@ -266,28 +339,33 @@ def query_requests(draw: st.DrawFn, fx: Fixtures) -> Request:
     """Every GET route (and the bodiless writes) with hostile queries and path segments."""
     e, p = fx.entity, fx.post_id
     seg = draw(segments)
-    target = draw(
+    post_params = ["version", "max_refs", "limit", "since", "before"]
+    target, params = draw(
         st.sampled_from(
             [
-                "/posts",
-                f"/posts/{e}/{p}",
-                f"/posts/{seg}/{p}",
-                f"/posts/{e}/{seg}",
-                f"/posts/{seg}",
-                f"/posts/{e}/{p}/attachments/{seg}",
-                f"/attachments/{e}/{fx.digest}",
-                f"/attachments/{seg}/{fx.digest}",
-                f"/attachments/{e}/{seg}",
-                "/oauth/requests",
-                f"/oauth/requests/{seg}",
-                "/deliveries",
-                f"/deliveries/{seg}/retry",
-                "/discover",
-                "/server",
-                "/",
-                "/oauth/authorize",
-                "/owner",
-                f"/{seg}",
+                ("/posts", FEED_PARAMS),
+                ("/posts", FEED_PARAMS),
+                ("/posts", FEED_PARAMS),
+                ("/posts", FEED_PARAMS),
+                (f"/posts/{e}/{p}", post_params),
+                (f"/posts/{seg}/{p}", post_params),
+                (f"/posts/{e}/{seg}", post_params),
+                (f"/posts/{seg}", post_params),
+                (f"/posts/{e}/{p}/attachments/{seg}", ["version"]),
+                (f"/attachments/{e}/{fx.digest}", ["version"]),
+                (f"/attachments/{seg}/{fx.digest}", ["version"]),
+                (f"/attachments/{e}/{seg}", ["version"]),
+                ("/oauth/requests", ["before", "since", "limit"]),
+                (f"/oauth/requests/{seg}", ["x"]),
+                ("/deliveries", ["post", "entity"]),
+                (f"/deliveries/{seg}/retry", ["x"]),
+                ("/discover", ["entity"]),
+                ("/server", ["x"]),
+                ("/", ["x"]),
+                ("/oauth/authorize", ["client_id", "state"]),
+                ("/owner", ["x"]),
+                (f"/{seg}", ["bewit"]),
+                (f"/posts/{e}/{p}", ["bewit"]),
             ]
         )
     )
@@ -296,10 +374,10 @@ def query_requests(draw: st.DrawFn, fx: Fixtures) -> Request:
         method = "GET"
     if method == "DELETE":
         target = target.replace(f"/{p}", "/not-a-real-post")  # keep the fixtures' post
-    query = draw(query_strings)
+    query = draw(st.one_of(_query_for(params), query_strings))
     accept = draw(st.sampled_from([None, POST_MT, "application/vnd.tent.post-versions.v0+json"]))
     headers = {"Accept": accept} if accept else {}
-    return Request(method, target + ("?" + query if query else ""), None, headers, draw(st.booleans()))
+    return Request(method, target + ("?" + query if query else ""), None, headers, draw(_signed))
 
 
 @st.composite
@@ -311,9 +389,7 @@ def form_requests(draw: st.DrawFn, fx: Fixtures) -> Request:
         )
     )
     body = draw(query_strings).encode()
-    return Request(
-        "POST", target, body, {"Content-Type": "application/x-www-form-urlencoded"}, draw(st.booleans())
-    )
+    return Request("POST", target, body, {"Content-Type": "application/x-www-form-urlencoded"}, draw(_signed))
 
 
 # --- multipart -------------------------------------------------------------------------------------
@@ -379,7 +455,7 @@ def multipart_requests(draw: st.DrawFn, fx: Fixtures) -> Request:
     boundary = draw(st.sampled_from([BOUNDARY, BOUNDARY, "other", "", "b" * 100]))
     ct = f"multipart/form-data; boundary={boundary}" if boundary else "multipart/form-data"
     method, target = draw(st.sampled_from([("POST", "/posts"), ("PUT", f"/posts/{fx.entity}/{fx.post_id}")]))
-    return Request(method, target, body, {"Content-Type": ct}, draw(st.booleans()), draw(st.booleans()))
+    return Request(method, target, body, {"Content-Type": ct}, draw(_signed), draw(st.booleans()))
 
 
 # --- headers ------------------------------------------------------------------------------------------
@@ -455,4 +531,118 @@ def header_requests(draw: st.DrawFn, fx: Fixtures) -> Request:
     names = draw(st.lists(st.sampled_from(sorted(HEADER_MUTATIONS)), min_size=1, max_size=3, unique=True))
     for name in names:
         headers[name] = draw(HEADER_MUTATIONS[name])
-    return Request(method, target, body, headers, draw(st.booleans()))
+    return Request(method, target, body, headers, draw(_signed))
+
+
+# --- seeds: one known-hostile request per class the issue names, run before the search ---
+
+
+def _status(extra: str) -> bytes:
+    return ('{"type": "' + STATUS + '", "content": {"text": "hi"' + extra + "}}").encode()
+
+
+def _mp(disposition: bytes, extra: bytes = b"", epilogue: bytes = b"") -> Request:
+    b = BOUNDARY.encode()
+    first = _part(b'name="post"', f'{POST_MT}; type="{STATUS}"'.encode(), _status(""))
+    parts = (first, _part(disposition, b"image/png", b"bytes", extra))
+    body = b"".join(b"--" + b + b"\r\n" + p + b"\r\n" for p in parts) + b"--" + b + b"--\r\n" + epilogue
+    return Request(
+        "POST", "/posts", body, {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}, True, False
+    )
+
+
+def seeds(kind: str, fx: Fixtures) -> list[Request]:
+    ct = {"Content-Type": f'{POST_MT}; type="{STATUS}"'}
+    e, p = fx.entity, fx.post_id
+    if kind == "json":
+        bodies = [
+            _status(', "x": ' + "[" * 900 + "]" * 900),
+            _status(', "x": ' + "[" * 65 + "]" * 65),
+            _status(', "x": "a\\u0000b"'),
+            _status(', "x": "a\\ud800b"'),
+            _status(', "a\\u0000": 1'),
+            _status(', "n": 18446744073709551615'),
+            _status('}, "published_at": 253402300800000, "x": {'),
+            _status('}, "mentions": [{"entity": "http://[::1"}], "x": {'),
+            _status('}, "refs": [{"post": "p\\u0000"}], "x": {'),
+        ]
+        out = [Request("POST", "/posts", b, ct) for b in bodies]
+        out.append(Request("PUT", f"/posts/{e}/{p}", _status(', "x": "\\u0000"'), ct))
+        json_ct = {"Content-Type": "application/json"}
+        out.append(Request("POST", "/oauth/requests", b'{"msg": "\\u0000"}', json_ct))
+        out.append(
+            Request(
+                "POST", "/batch", b'[{"method": "GET", "url": "/posts?since=-9223372036854775809"}]', json_ct
+            )
+        )
+        out.append(Request("POST", "/batch", b'[{"method": "GET", "url": "/posts?entities=%00"}]', json_ct))
+        out.append(Request("POST", "/oauth/token", b'{"code": "\\u0000"}', json_ct))
+        return out
+    if kind == "query":
+        targets = [
+            "/posts?since=-9223372036854775809",
+            "/posts?before=9223372036854775808",
+            "/posts?until=-1",
+            "/posts?limit=1e400",
+            "/posts?entities=%00",
+            "/posts?types=https://tent.io/types/status/v0%23%00",
+            "/posts?mentions=%ED%A0%80",
+            "/posts/%ZZ/x",
+            f"/posts/{e}/{p}?version=%00",
+            f"/posts/{e}%00/{p}",
+            "/posts/http%3A%2F%2F%5B%3A%3A1/x",
+            "/posts/http%3A%2F%2Fa.example%3A99999/x",
+            "/discover?entity=http://[::1",
+            "/deliveries?post=%00",
+            "/oauth/requests?before=99999999999999999999",
+            "/oauth/requests/99999999999999999999999",
+            "/oauth/authorize?client_id=%00",
+            f"/attachments/{e}/{fx.digest}?version=%00",
+            f"/posts/{e}/{p}/attachments/%00",
+        ]
+        out = [Request("GET", t, signed=s) for t in targets for s in (True, False)]
+        out.append(Request("POST", "/deliveries/99999999999999999999999/retry"))
+        return out
+    if kind == "form":
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        return [
+            Request("POST", "/owner/login", b"passphrase=%00&next=/owner", form, False),
+            Request("POST", "/owner/login", b"passphrase=x&next=%ED%A0%80", form, False),
+            Request("POST", "/oauth/authorize", b"client_id=%00&csrf=x", form, False),
+        ]
+    if kind == "multipart":
+        return [
+            _mp(b"name=\"photo[0]\"; filename*=UTF-8''a%00b.png"),
+            _mp(b'name="photo[0]"; filename="a\xed\xa0\x80.png"'),
+            _mp(b'name="photo[0]"; filename="' + b"f" * 10_000 + b'"'),
+            _mp(b'name="photo[0]"; filename="' + b"f" * 5000 + b'"'),
+            _mp(b'name="photo[0]"'),
+            _mp(b'name="ph\x00oto"; filename="a.png"'),
+            _mp(b'name="' + b"c" * 1000 + b'"; filename="a.png"'),
+            _mp(b'name="photo[0]"; filename="a.png"', extra=b"X-Huge: " + b"h" * 20_000 + b"\r\n"),
+            _mp(b'name="photo[0]"; filename="a.png"', extra=b"garbage without colon\r\n"),
+            _mp(
+                b'name="photo[0]"; filename="a.png"',
+                epilogue=b"--" + BOUNDARY.encode() + b"\r\nlate part\r\n",
+            ),
+        ]
+    headers: list[dict[str, str]] = [
+        {"Accept": "a/b, " * 2000},
+        {"Content-Encoding": "gzip", **ct},
+        {"Content-Encoding": "br", **ct},
+        {"Host": "[::1"},
+        {"Authorization": 'Hawk id="a", ts="99999999999999999999", nonce="n", mac="m"'},
+        {"Authorization": "Hawk " + "x=" * 3000},
+        {"Range": "bytes=" + "9" * 5000 + "-"},
+    ]
+    out = [
+        Request(
+            "POST" if "Content-Encoding" in h else "GET",
+            "/posts",
+            _status("") if "Content-Encoding" in h else None,
+            h,
+        )
+        for h in headers
+    ]
+    out.append(Request("GET", f"/attachments/{e}/{fx.digest}", None, {"Range": "bytes=" + "9" * 5000 + "-"}))
+    return out
