@@ -74,7 +74,6 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     quiet_parser_errors()
-    app[owner.LOGIN_LIMITER] = owner.LoginLimiter()
     app.cleanup_ctx.append(_database)
     app.on_response_prepare.append(cors.add_headers)
     app.on_response_prepare.append(middleware.sign)

@@ -181,6 +181,15 @@ def _serve(settings: Settings, reuse_port: bool = False) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    from tent.store.db import DataDirError
+
+    try:
+        _main(argv)
+    except DataDirError as exc:
+        sys.exit(f"tent: {exc}")
+
+
+def _main(argv: Sequence[str] | None) -> None:
     args = build_parser().parse_args(argv)
     if args.command == "status":  # a client: it takes no server settings
         from tent.client.cli import main as status_main
@@ -190,6 +199,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=getattr(logging, settings.log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "serve":
+        if not settings.database_url:
+            from tent.store import db
+
+            db.check_data_dir(settings.data_dir)  # before anything starts: one line, no traceback
         logging.getLogger("tent").info("listening on http://%s:%d as %s",
                                        settings.host, settings.port, settings.entity)
         if settings.workers > 1:  # a supervising parent and N forked workers on one port

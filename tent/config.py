@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -22,6 +23,15 @@ def _bool(value: str) -> bool:
 
 def _turfs(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _networks(value: str) -> tuple[str, ...]:
+    """Comma-separated addresses or CIDR networks, each checked (and normalised) now."""
+    out = []
+    for part in value.split(","):
+        if part.strip():
+            out.append(str(ipaddress.ip_network(part.strip(), strict=False)))
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +105,12 @@ OPTIONS: tuple[Option, ...] = (
         "serving processes sharing the port and the database (default 1: the process itself)",
     ),
     Option(
+        "trusted_proxies",
+        "TENT_TRUSTED_PROXIES",
+        _networks,
+        "comma-separated proxy addresses/networks whose X-Forwarded-For is believed (default none)",
+    ),
+    Option(
         "beacon_turfs",
         "TENT_BEACON_TURFS",
         _turfs,
@@ -126,6 +142,7 @@ class Settings:
     max_attachment_size: int = 100 * 1024 * 1024
     db_pool_size: int = 10
     workers: int = 1
+    trusted_proxies: tuple[str, ...] = ()
     log_level: str = "INFO"
     beacon_turfs: tuple[str, ...] = ()
     beacon_timeout: float = 5.0

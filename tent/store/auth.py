@@ -7,6 +7,8 @@ from typing import Any
 
 import asyncpg
 
+from tent.core.signin_backoff import FORGET_AFTER_MS, lock_ms
+
 CREDENTIALS_BASE = "https://tent.io/types/credentials/v0"
 APP_AUTH_BASE = "https://tent.io/types/app-auth/v0"
 
@@ -134,6 +136,41 @@ class AuthStore:
         return await self.pool.fetchval(
             "SELECT app_id FROM oauth_codes WHERE code = $1 AND NOT used AND expires_at > $2", code, now
         )
+
+    # -- owner sign-in failures, per client address --------------------------------------
+
+    async def signin_locked_until(self, address: str, now: int) -> int:
+        """When this address may try again (0 or a past time: now)."""
+        value = await self.pool.fetchval(
+            "SELECT locked_until FROM signin_failures WHERE address = $1 AND last_at > $2",
+            address,
+            now - FORGET_AFTER_MS,
+        )
+        return value or 0
+
+    async def signin_failed(self, address: str, now: int) -> tuple[int, int]:
+        """Count a failure; returns (failures in a row, locked until)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "SELECT failures, last_at FROM signin_failures WHERE address = $1 FOR UPDATE", address
+            )
+            failures = 1 if row is None or row["last_at"] <= now - FORGET_AFTER_MS else row["failures"] + 1
+            locked_until = now + lock_ms(failures)
+            await conn.execute(
+                "INSERT INTO signin_failures (address, failures, last_at, locked_until)"
+                " VALUES ($1, $2, $3, $4)"
+                " ON CONFLICT (address) DO UPDATE SET failures = EXCLUDED.failures,"
+                " last_at = EXCLUDED.last_at, locked_until = EXCLUDED.locked_until",
+                address,
+                failures,
+                now,
+                locked_until,
+            )
+            await conn.execute("DELETE FROM signin_failures WHERE last_at <= $1", now - FORGET_AFTER_MS)
+        return failures, locked_until
+
+    async def signin_succeeded(self, address: str) -> None:
+        await self.pool.execute("DELETE FROM signin_failures WHERE address = $1", address)
 
     # -- owner sessions ----------------------------------------------------------------
 

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
+import subprocess
+import tempfile
+import time
 import warnings
 from importlib import resources
 from pathlib import Path
@@ -108,12 +112,67 @@ async def set_state_if_absent(conn: Any, key: str, value: Any) -> Any:
     return await get_state(conn, key)
 
 
+START_ATTEMPTS = 3
+
+
+class DataDirError(Exception):
+    """The data directory cannot hold the embedded database; the message is the whole story."""
+
+
+def check_data_dir(data_dir: Path) -> None:
+    """Refuse at start, in one line, a data directory this process cannot write (a volume
+    owned by root, a read-only mount), instead of a traceback from deep inside PostgreSQL."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=data_dir):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise DataDirError(
+            f"TENT_DATA_DIR {data_dir.resolve()} is not writable by uid {os.getuid()} ({reason})"
+        ) from None
+
+
+def remove_stale_pid_file(pg_dir: Path) -> bool:
+    """A `postmaster.pid` left by a crash (kill -9, power loss) may name a PID the system has
+    since given to another process, or be half written; pgserver then trusts it or fails to
+    parse it. Remove it unless it names a live postgres process serving this directory.
+    Returns whether a file was removed."""
+    pid_file = pg_dir / "postmaster.pid"
+    try:
+        lines = pid_file.read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return False
+    if lines and lines[0].strip().isdigit() and _is_our_postmaster(int(lines[0]), pg_dir):
+        return False
+    pid_file.unlink(missing_ok=True)
+    # With no server running, the processes pgserver lists as its users are gone too; left
+    # listed, they would keep the next server from ever being stopped.
+    (pg_dir / ".handle_pids.json").unlink(missing_ok=True)
+    log.warning("removed a stale %s (pid %s is not our PostgreSQL)", pid_file, lines[0] if lines else "?")
+    return True
+
+
+def _is_our_postmaster(pid: int, pg_dir: Path) -> bool:
+    import psutil  # installed with pgserver
+
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE or "postgres" not in proc.name():
+            return False
+        cmdline = proc.cmdline()
+    except (psutil.Error, OSError):
+        return False
+    return str(pg_dir) in " ".join(cmdline)
+
+
 def start_embedded(data_dir: Path) -> tuple[str, Any]:
     """Start (or reuse) a private PostgreSQL under data_dir; returns (dsn, handle).
 
     The pip-packaged server runs as an unprivileged system user when we are root, which is
     what CI and the Docker image's first start do.
     """
+    check_data_dir(data_dir)
     with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
         warnings.simplefilter("ignore")
         import pgserver  # imported lazily: only the embedded default needs it
@@ -121,7 +180,18 @@ def start_embedded(data_dir: Path) -> tuple[str, Any]:
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     pg_dir = (data_dir / "postgres").resolve()
     pg_dir.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        server = pgserver.get_server(pg_dir, cleanup_mode="stop")
-    return server.get_uri(), server
+    for attempt in range(START_ATTEMPTS):
+        remove_stale_pid_file(pg_dir)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                server = pgserver.get_server(pg_dir, cleanup_mode="stop")
+            return server.get_uri(), server
+        except (AssertionError, subprocess.SubprocessError, OSError) as exc:
+            # a previous server still shutting down, or a pid file written while we looked
+            if attempt == START_ATTEMPTS - 1:
+                raise
+            pgserver.PostgresServer._instances.pop(pg_dir, None)  # it keeps the failed handle
+            log.warning("embedded PostgreSQL did not start (%s); trying again", type(exc).__name__)
+            time.sleep(1.0 + attempt)
+    raise AssertionError("unreachable")
