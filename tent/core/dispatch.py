@@ -57,6 +57,18 @@ def recipients(
     return out
 
 
+DELETE_BASE = "https://tent.io/types/delete/v0"
+
+
+def still_wanted(post_type: str, mentioned: bool, selectors: Iterable[str]) -> bool:
+    """Whether a pending delivery to a remote entity still matters after it unsubscribed:
+    it is mentioned, still subscribes to the type, or the post is a delete or meta post
+    (those go to every earlier recipient and every relationship)."""
+    if mentioned or post_type.startswith((DELETE_BASE + "#", META_BASE + "#")):
+        return True
+    return any_selector_matches(list(selectors), post_type)
+
+
 def wants_webhook(app_post: dict[str, Any], grant: dict[str, Any] | None, post_type: str) -> bool:
     """An app is notified when it has a notification_url, a grant, and the type matches both
     its notification_types and the types it may read."""

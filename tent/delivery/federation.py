@@ -18,6 +18,7 @@ import orjson
 from tent.auth.hawk import Credentials, bewit_url
 from tent.config import Settings
 from tent.core import media
+from tent.core.dispatch import DELETE_BASE, still_wanted
 from tent.core.posts import build_new_post, build_new_version, now_ms
 from tent.core.principal import ANONYMOUS, Principal, principal_for_credentials
 from tent.core.render import render_post
@@ -334,6 +335,32 @@ class Federation:
         if found is not None:  # a missing version is not remembered: it may be a replica lag
             self._bodies[key] = found
         return found
+
+    async def unsubscribed(self, entity: str, conn: Any = None) -> int:
+        """The entity dropped a subscription: its pending deliveries that no subscription,
+        mention, delete or meta rule still asks for are cancelled, not retried for a week."""
+        selectors = await self.store.selectors_of(entity, conn)
+        stale = [
+            delivery_id
+            for delivery_id, post_type, mentioned in await self.store.pending_to(entity, conn)
+            if not still_wanted(post_type, mentioned, selectors)
+        ]
+        return await self._cancel(entity, stale, "cancelled: the recipient unsubscribed", conn)
+
+    async def relationship_removed(self, entity: str, conn: Any = None) -> int:
+        """The relationship with the entity is gone: nothing but deletes is sent to it any more."""
+        stale = [
+            delivery_id
+            for delivery_id, post_type, _ in await self.store.pending_to(entity, conn)
+            if not post_type.startswith(DELETE_BASE + "#")
+        ]
+        return await self._cancel(entity, stale, "cancelled: the relationship was removed", conn)
+
+    async def _cancel(self, entity: str, ids: list[int], reason: str, conn: Any) -> int:
+        cancelled = await self.store.cancel(ids, reason, conn) if ids else 0
+        if cancelled:
+            log.info("%d pending deliveries to %s %s", cancelled, entity, reason)
+        return cancelled
 
     def post_changed(self) -> None:
         """A deletion may remove a cached version: deleted posts are not sent."""

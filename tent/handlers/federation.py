@@ -32,6 +32,7 @@ from tent.handlers.post_input import PostInput, finish_body
 log = logging.getLogger(__name__)
 DELETE_TYPE = "https://tent.io/types/delete/v0#"
 SUBSCRIPTION_BASE = "https://tent.io/types/subscription/v0"
+RELATIONSHIP_BASE = "https://tent.io/types/relationship/v0"
 META_BASE = "https://tent.io/types/meta/v0"
 APP_AUTH_TYPE = "https://tent.io/types/app-auth/v0#"
 
@@ -96,11 +97,17 @@ async def _effects(request: web.Request, post: dict[str, Any], sender: str, conn
         for ref in post.get("refs") or []:
             if (ref.get("entity") or sender) != sender or not ref.get("post"):
                 continue  # a delete is only honoured for the sender's own posts (§7.10)
+            deleted = await store.get(sender, ref["post"])
             if ref.get("version"):
                 await store.delete_version(sender, ref["post"], ref["version"], conn)
             else:
                 await store.delete_post(sender, ref["post"], conn)
             await fed_store.remove_subscription(sender, ref["post"])
+            deleted_type = str((deleted or {}).get("type", ""))
+            if deleted_type.startswith(SUBSCRIPTION_BASE + "#"):
+                await request.app[FEDERATION].unsubscribed(sender, conn)
+            elif deleted_type.startswith(RELATIONSHIP_BASE + "#") and not ref.get("version"):
+                await request.app[FEDERATION].relationship_removed(sender, conn)
     elif base == SUBSCRIPTION_BASE:
         mentions = post.get("mentions") or []
         selector = (post.get("content") or {}).get("type")

@@ -42,6 +42,7 @@ from tent.store.posts import Page
 
 APP_TYPE_BASE = "https://tent.io/types/app/v0"
 APP_AUTH_TYPE_BASE = "https://tent.io/types/app-auth/v0"
+RELATIONSHIP_BASE = "https://tent.io/types/relationship/v0#"
 
 
 def post_response(
@@ -184,6 +185,10 @@ async def delete_post(request: web.Request) -> web.Response:
             await store.delete_version(entity, post_id, version, conn)
         if record is not None:
             await request.app[PUBLISHER].publish(record, conn=conn)
+        if version is None and entity == settings.entity and post["type"].startswith(RELATIONSHIP_BASE):
+            for mention in post.get("mentions") or []:  # our side of a relationship is gone
+                if mention.get("entity"):
+                    await request.app[FEDERATION].relationship_removed(mention["entity"], conn)
     if record is None:
         return web.Response(status=200)
     return post_response(request, record, principal)

@@ -359,6 +359,33 @@ class FederationStore:
             error,
         )
 
+    async def pending_to(self, target: str, conn: Any = None) -> list[tuple[int, str, bool]]:
+        """(delivery id, post type, mentioned) of every pending delivery to a remote entity."""
+        rows = await (conn or self.pool).fetch(
+            "SELECT d.id, p.type, d.mentioned FROM deliveries d"
+            " JOIN posts p ON p.entity = d.post_entity AND p.post_id = d.post_id"
+            " AND p.version_id = d.version_id"
+            " WHERE d.kind = 'entity' AND d.target = $1 AND d.state = 'pending'",
+            target,
+        )
+        return [(r["id"], r["type"], r["mentioned"]) for r in rows]
+
+    async def selectors_of(self, subscriber: str, conn: Any = None) -> list[str]:
+        rows = await (conn or self.pool).fetch(
+            "SELECT selector FROM subscriptions WHERE subscriber = $1", subscriber
+        )
+        return [r["selector"] for r in rows]
+
+    async def cancel(self, delivery_ids: list[int], reason: str, conn: Any = None) -> int:
+        """Pending deliveries that no longer matter: never tried again, never reported."""
+        result = await (conn or self.pool).execute(
+            "UPDATE deliveries SET state = 'cancelled', last_error = $2, claimed_at = NULL"
+            " WHERE id = ANY($1::bigint[]) AND state = 'pending'",
+            delivery_ids,
+            reason,
+        )
+        return int(result.split()[-1])
+
     async def for_post(self, entity: str, post_id: str) -> list[Delivery]:
         rows = await self.pool.fetch(
             f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE post_entity = $1 AND post_id = $2 ORDER BY id",
