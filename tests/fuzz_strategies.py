@@ -455,7 +455,7 @@ def multipart_requests(draw: st.DrawFn, fx: Fixtures) -> Request:
     boundary = draw(st.sampled_from([BOUNDARY, BOUNDARY, "other", "", "b" * 100]))
     ct = f"multipart/form-data; boundary={boundary}" if boundary else "multipart/form-data"
     method, target = draw(st.sampled_from([("POST", "/posts"), ("PUT", f"/posts/{fx.entity}/{fx.post_id}")]))
-    return Request(method, target, body, {"Content-Type": ct}, draw(_signed), draw(st.booleans()))
+    return Request(method, target, body, {"Content-Type": ct}, draw(_signed), draw(_signed))
 
 
 # --- headers ------------------------------------------------------------------------------------------
@@ -547,7 +547,7 @@ def _mp(disposition: bytes, extra: bytes = b"", epilogue: bytes = b"") -> Reques
     parts = (first, _part(disposition, b"image/png", b"bytes", extra))
     body = b"".join(b"--" + b + b"\r\n" + p + b"\r\n" for p in parts) + b"--" + b + b"--\r\n" + epilogue
     return Request(
-        "POST", "/posts", body, {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}, True, False
+        "POST", "/posts", body, {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}, True, True
     )
 
 

@@ -78,7 +78,6 @@ async def _fixtures(tent: Tent) -> Fixtures:
         body=body,
         headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
         signer=signer_for(tent.owner),
-        payload_hash=False,
     )
     assert status == 200, raw
     created = orjson.loads(raw)["post"]

@@ -350,10 +350,7 @@ async def _post_multipart(tent: Tent, body: bytes):
         "/posts",
         body=body,
         headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
-        signer=signer_for(tent.owner),
-        # main reads a hashed body whole before the multipart reader sees it; hashing
-        # while streaming comes with issue 8, then these are signed with a hash too
-        payload_hash=False,
+        signer=signer_for(tent.owner),  # payload hash over the whole multipart body
     )
 
 
