@@ -33,6 +33,18 @@ def _start_and_query(data_dir: Path) -> int:
         handle.cleanup()
 
 
+@contextlib.contextmanager
+def _bystander() -> Iterator[int]:
+    """A live process that is not PostgreSQL, for a stale pid file to name (never the test's
+    own: a server that trusted the file would signal that process when it stops)."""
+    proc = subprocess.Popen(["sleep", "120"])
+    try:
+        yield proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def _plant(pid_file: Path, first_line: str, rest: list[str]) -> None:
     pid_file.write_text("\n".join([first_line, *rest]) + "\n")
 
@@ -42,17 +54,19 @@ def test_embedded_postgresql_starts_over_a_stale_pid_file_naming_a_live_process(
     assert _start_and_query(data_dir) == 1  # initialised, then stopped cleanly
     pid_file = data_dir / "postgres" / "postmaster.pid"
     assert not pid_file.exists()
-    # As after kill -9: the file survives and its PID now belongs to someone else (us).
+    # As after kill -9: the file survives and its PID now belongs to another live process.
     full = [str(data_dir / "postgres"), "1700000000", "", "/tmp", "", "  1234  5678", "ready   "]
-    _plant(pid_file, str(os.getpid()), full)
-    assert _start_and_query(data_dir) == 1
+    with _bystander() as pid:
+        _plant(pid_file, str(pid), full)
+        assert _start_and_query(data_dir) == 1
 
 
 def test_embedded_postgresql_starts_over_a_half_written_pid_file(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     assert _start_and_query(data_dir) == 1
-    _plant(data_dir / "postgres" / "postmaster.pid", str(os.getppid()), [str(data_dir / "postgres")])
-    assert _start_and_query(data_dir) == 1
+    with _bystander() as pid:  # written during start-up, before the rest of the lines
+        _plant(data_dir / "postgres" / "postmaster.pid", str(pid), [str(data_dir / "postgres")])
+        assert _start_and_query(data_dir) == 1
 
 
 def test_a_running_embedded_server_keeps_its_pid_file(tmp_path: Path) -> None:
