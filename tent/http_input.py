@@ -21,7 +21,7 @@ from aiohttp.web_protocol import RequestPayloadError
 from multidict import CIMultiDictProxy
 
 from tent.core.errors import TentError
-from tent.core.input_safety import check_text
+from tent.core.input_safety import check_text, text_problem
 
 __all__ = [
     "HANDLER_ARGS",
@@ -44,10 +44,13 @@ HANDLER_ARGS = {
 # Headers that mean one thing: two of them are a request we cannot interpret.
 _SINGLE = ("Authorization", "Content-Type", "Content-Encoding", "Host", "Range")
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_SIMPLE_HOST = re.compile(r"^[A-Za-z0-9.-]+(?::([0-9]{1,5}))?$")
 
 
 def _decoded(what: str, raw: str, *, plus: bool = False) -> str:
     """Percent-decode strictly: bad escapes, invalid UTF-8 and NUL are refused (400)."""
+    if "%" not in raw and raw.isascii() and "\x00" not in raw:
+        return raw  # nothing to decode (the common case, checked first for speed)
     if _BAD_ESCAPE.search(raw):
         raise TentError(f"Malformed percent-encoding in {what}")
     try:
@@ -58,6 +61,8 @@ def _decoded(what: str, raw: str, *, plus: bool = False) -> str:
 
 
 def _check_query(raw_query: str) -> None:
+    if "%" not in raw_query and raw_query.isascii() and "\x00" not in raw_query:
+        return
     for pair in raw_query.split("&"):
         if not pair:
             continue
@@ -67,6 +72,9 @@ def _check_query(raw_query: str) -> None:
 
 
 def _check_host(host: str) -> None:
+    m = _SIMPLE_HOST.match(host)
+    if m and (not m.group(1) or int(m.group(1)) <= 65535):
+        return  # a name or IPv4 address with an ordinary port: nothing to parse
     try:
         parts = urlsplit("//" + host)
         parts.port  # noqa: B018 (parsing the port is the check: it raises when out of range)
@@ -78,13 +86,16 @@ def _check_host(host: str) -> None:
 
 def check_headers(headers: CIMultiDictProxy[str], what: str) -> None:
     """Headers of a request or of a multipart part: not repeated, not over-long, storable."""
-    for name in _SINGLE:
-        if len(headers.getall(name, ())) > 1:
-            raise TentError(f"{what} {name} given more than once")
-    for name, value in headers.items():
-        if len(value) > MAX_HEADER_BYTES:
-            raise TentError(f"{what} {name[:64]} is longer than {MAX_HEADER_BYTES} bytes")
-        check_text(f"{what} {name[:64]}", value)
+    if len(headers) > len({k.lower() for k in headers}):  # a header repeated: one of ours?
+        for name in _SINGLE:
+            if len(headers.getall(name, ())) > 1:
+                raise TentError(f"{what} {name} given more than once")
+    values = headers.values()
+    if max(map(len, values), default=0) > MAX_HEADER_BYTES or text_problem("".join(values)):
+        for name, value in headers.items():  # only now, to name the header
+            if len(value) > MAX_HEADER_BYTES:
+                raise TentError(f"{what} {name[:64]} is longer than {MAX_HEADER_BYTES} bytes")
+            check_text(f"{what} {name[:64]}", value)
 
 
 def check_head(request: web.Request) -> None:
