@@ -41,7 +41,8 @@ POST_DERIVED_COLUMNS = {
 }
 DERIVED_TABLES = {"mentions", "parents", "post_attachments"}
 SPECIAL_TABLES = {"posts", "blobs", "blob_chunks"}
-NOT_EXPORTED = {"schema_migrations", "hawk_nonces"}
+# Replay nonces and failed sign-in counts are short-lived protection of one server, not data.
+NOT_EXPORTED = {"schema_migrations", "hawk_nonces", "signin_failures"}
 _SEQUENCES = (("posts", "seq"), ("deliveries", "id"))
 _POST_BATCH = 200
 _WRITE_BATCH = 500  # rows per executemany when importing
