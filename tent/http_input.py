@@ -37,7 +37,7 @@ MAX_HEADER_BYTES = 8192
 # aiohttp's parser refuses longer lines itself with a plain-text 400; it is given room
 # beyond our own limit so that every request it can still frame gets our JSON error.
 HANDLER_ARGS = {
-    "auto_decompress": False,  # request bodies are never decoded (D-66)
+    "auto_decompress": False,  # request bodies are never decoded (D-67)
     "max_line_size": 8 * MAX_HEADER_BYTES,
     "max_field_size": 8 * MAX_HEADER_BYTES,
 }

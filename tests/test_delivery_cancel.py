@@ -1,4 +1,4 @@
-"""Deliveries that no longer matter are cancelled at once, not retried for a week (D-69): when the
+"""Deliveries that no longer matter are cancelled at once, not retried for a week (D-70): when the
 recipient unsubscribes, or when the relationship with it is removed."""
 
 from __future__ import annotations

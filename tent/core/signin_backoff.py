@@ -1,4 +1,4 @@
-"""How long one client address must wait after failed owner sign-ins (pure policy, D-68).
+"""How long one client address must wait after failed owner sign-ins (pure policy, D-69).
 
 The limit is per address, never for the whole server: one attacker guessing passphrases
 must not lock the owner out from everywhere else. The first few failures cost nothing (a

@@ -84,7 +84,7 @@ def _arr(items: Field, required: bool = False, *, min_items: int = 0) -> Field:
 
 # Timestamps are ms since the epoch (§0.2) and never negative: `since=0` must reach the
 # oldest post (§3.6), so a negative one could not be served by the feed's pages; nor later
-# than year 9999, which no client library can format (D-67).
+# than year 9999, which no client library can format (D-68).
 _TIMESTAMP = _int(minimum=0, maximum=MAX_TIMESTAMP)
 # Entity URLs must be absolute (§1.1): the server discovers, delivers to and compares them.
 _URI = _str(uri=True)
