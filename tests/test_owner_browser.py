@@ -198,9 +198,13 @@ async def assert_describes_app(scope: Any, app: dict[str, Any]) -> None:
     assert (await scope.locator("#app-name").inner_text()).strip() == app["name"]
     assert (await scope.locator("#app-url").inner_text()).strip() == app["url"]
     assert await scope.locator("#app-url").get_attribute("href") == app["url"]
-    assert await texts(scope, "#read-types li") == READ_TYPES
-    assert await texts(scope, "#write-types li") == WRITE_TYPES
-    assert await texts(scope, "#scopes li") == SCOPES
+    assert await texts(scope, "#read-types li code") == READ_TYPES
+    assert await texts(scope, "#write-types li code") == WRITE_TYPES
+    assert await texts(scope, "#scopes li code") == SCOPES
+    # ... each with plain words beside the raw URI
+    assert await texts(scope, "#read-types li .words") == ["photos"]
+    assert await texts(scope, "#write-types li .words") == ["statuses"]
+    assert await texts(scope, "#scopes li .words") == ["choose who may see the posts it writes"]
 
 
 async def assert_token_works(tent: Tent, token: dict[str, Any], app_id: str) -> None:
@@ -403,7 +407,11 @@ async def test_owner_page_approves_a_pending_authorization_request(
     assert response is not None and response.status == 200
     assert urlsplit(page.url).path == "/owner"
     assert (await page.locator("#pending").inner_text()).strip() == "No pending requests."
-    assert "Terminal Client: yes" in await texts(page, "li")
+    assert (await page.locator("#flash").inner_text()).strip() == "Approved Terminal Client."
+    await page.goto(tent.base + "/owner/apps")
+    assert await page.locator("#flash").count() == 0, "a flash message is shown once"
+    decisions = await texts(page, "#decisions tbody tr")
+    assert len(decisions) == 1 and re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC\tTerminal Client\tapproved", decisions[0])
 
     polled = await app_client.get(f"/oauth/requests/{stamp}")
     assert polled.status == 200, await polled.text()

@@ -7,8 +7,10 @@ kind of requester. A bewit stands for whichever of these keys signed it.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hmac
+import logging
 import time
 from dataclasses import dataclass
 
@@ -47,6 +49,8 @@ HAWK = web.RequestKey("hawk", HawkContext)
 
 CACHE_SECONDS = 10.0
 CACHE_SIZE = 10_000
+USE_WRITE_SECONDS = 60.0
+log = logging.getLogger(__name__)
 _WATCHED = (
     "https://tent.io/types/app/",
     "https://tent.io/types/app-auth/",
@@ -63,6 +67,9 @@ class Authenticator:
         self.nonces = NonceCache(window=2 * SKEW_SECONDS)
         self._cache: dict[str, tuple[float, tuple[Credentials, Principal] | None]] = {}
         self._generation = 0  # bumped on every change, so a lookup racing one is not cached
+        self._used: dict[str, float] = {}  # key id -> when its use may next be written
+        self._uses: dict[str, int] = {}
+        self._use_writer: asyncio.Task[None] | None = None
 
     def post_changed(self, post_type: str) -> None:
         """Any change to a credentials, grant, app or relationship post (or any delete) may
@@ -177,7 +184,31 @@ class Authenticator:
         request[HAWK] = HawkContext(auth, creds)
         if streamed and auth.hash is not None:
             request[PAYLOAD_CHECK] = PayloadCheck(auth.hash, PayloadHash(content_type, creds.algorithm))
+        self.note_use(auth.id, principal)
         return principal
+
+    def note_use(self, key_id: str, principal: Principal) -> None:
+        """Remember when an app's key was last used (the owner's Apps page), written in the
+        background at most once a minute per key so the request never waits for it."""
+        if principal.kind != "authorized_app":
+            return
+        now = time.monotonic()
+        if self._used.get(key_id, 0.0) > now:
+            return
+        if len(self._used) >= CACHE_SIZE:
+            self._used.clear()
+        self._used[key_id] = now + USE_WRITE_SECONDS
+        self._uses[key_id] = int(time.time() * 1000)
+        if self._use_writer is None or self._use_writer.done():
+            self._use_writer = asyncio.get_running_loop().create_task(self._write_uses())
+
+    async def _write_uses(self) -> None:
+        while self._uses:
+            uses, self._uses = self._uses, {}
+            try:
+                await self.store.note_use(uses)
+            except Exception:  # a lost "last used" time must never fail a request
+                log.warning("could not record key use", exc_info=True)
 
     def _verify(self, request: web.Request, check: object) -> None:
         """Run `check(host, port)` for each acceptable endpoint; the first failure is reported."""

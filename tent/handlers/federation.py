@@ -20,6 +20,7 @@ from tent.delivery.federation import RELATIONSHIP_INITIAL, RelationshipFailed
 from tent.handlers.common import (
     FEDERATION,
     FEDERATION_STORE,
+    OUTBOX,
     PUBLISHER,
     json_response,
     posts_of,
@@ -151,6 +152,19 @@ async def retry(request: web.Request) -> web.Response:
     except ValueError:
         raise NotFound() from None
     row = await request.app[FEDERATION_STORE].retry_now(delivery_id, now_ms())
+    if row is None:
+        raise NotFound()
+    return json_response(request, row.as_json())
+
+
+async def give_up(request: web.Request) -> web.Response:
+    """POST /deliveries/{id}/give-up: stop a pending delivery (reported like any failure)."""
+    _owner(principal_of(request))
+    try:
+        delivery_id = int(request.match_info["id"])
+    except ValueError:
+        raise NotFound() from None
+    row = await request.app[OUTBOX].give_up(delivery_id)  # type: ignore[attr-defined]
     if row is None:
         raise NotFound()
     return json_response(request, row.as_json())
