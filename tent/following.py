@@ -9,7 +9,6 @@ from typing import Any
 from tent.config import Settings
 from tent.core.feed import parse_feed_query
 from tent.core.principal import OWNER
-from tent.core.reasons import cause_in_words
 from tent.core.statuses import (
     FOLLOWED_TYPES,
     SUBSCRIPTION,
@@ -72,7 +71,7 @@ async def follow(federation: Federation, publisher: Publisher, settings: Setting
     except DiscoveryFailed as exc:
         federation.discovery.forget(entity)
         raise FollowFailed(
-            f"{entity} is not a Tent entity we can reach: {cause_in_words(str(exc))}."
+            f"{entity} is not a Tent entity we can reach: {exc}."
         ) from None
     entity = str((meta.get("content") or {}).get("entity") or entity)
     if entity == settings.entity:

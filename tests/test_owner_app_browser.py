@@ -127,7 +127,7 @@ async def test_owner_follows_and_unfollows_a_second_server(
     await page.fill("#follow-entity", dead)
     assert await submit(page, "#follow button[type=submit]") == 400
     error = (await page.locator("#follow-error").inner_text()).strip()
-    assert error == f"{dead} is not a Tent entity we can reach: the connection was refused."
+    assert error == f"{dead} is not a Tent entity we can reach: connection refused by 127.0.0.1."
 
     await page.fill("#follow-entity", bob.entity)
     assert await submit(page, "#follow button[type=submit]") == 200
@@ -237,7 +237,7 @@ async def test_owner_retries_a_failed_delivery_once_the_peer_is_back_and_gives_u
     assert (await row.locator(".state").inner_text()).strip() == "pending"
     assert (await row.locator(".attempts").inner_text()).strip() == "1"
     reason = (await row.locator(".reason").inner_text()).strip()
-    assert reason == "Could not reach their server: the connection was refused.", reason
+    assert reason == "Could not reach their server: connection refused by 127.0.0.1.", reason
     assert "Error(" not in await page.locator("#deliveries").inner_text()
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", (await row.locator(".next").inner_text()).strip())
     await assert_fits(page, "owner-deliveries")

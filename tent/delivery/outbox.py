@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 LEASE_MS = 60_000
 IDLE_WAIT = 30.0
 FAILURE_BASE = "https://tent.io/types/delivery-failure/v0#"
-GAVE_UP = "gave_up: the owner gave up on this delivery"
+GAVE_UP = "gave_up: the owner gave up on this delivery"  # tent.core.reasons reads the code
 
 
 def failure_post(

@@ -20,7 +20,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from tent.core.describe import describe_types, type_label
+from tent.core.describe import describe_scope, describe_types, type_label
 from tent.handlers.common import settings_of
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -71,6 +71,7 @@ def setup(app: web.Application) -> None:
     env.filters["when"] = when
     env.filters["type_label"] = type_label
     env.filters["describe_types"] = describe_types
+    env.filters["scope_words"] = describe_scope
     env.filters["urlpart"] = lambda value: quote(str(value), safe="")
     env.filters["href"] = safe_href
 
