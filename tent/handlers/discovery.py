@@ -43,6 +43,7 @@ async def server_info(request: web.Request) -> web.Response:
             # Extension: where apps without a browser ask for authorization (README).
             "authorization_requests": f"{settings.root}/oauth/requests",
             "owner_page": f"{settings.root}/owner",
+            "deliveries": f"{settings.root}/deliveries",
         },
         public=True,
     )

@@ -133,13 +133,21 @@ def _owner(principal: Principal) -> None:
 
 
 async def deliveries(request: web.Request) -> web.Response:
-    """GET /deliveries?post=ID: every recipient of that post of ours and where it stands."""
+    """GET /deliveries?post=ID: every recipient of that post of ours and where it stands.
+    The owner sees any post's; an app sees those of posts it may read (so a client can tell
+    its user who has not got a post yet)."""
     principal = principal_of(request)
-    _owner(principal)
     post_id = request.query.get("post")
     if not post_id:
+        _owner(principal)
         raise TentError("post required")
     entity = request.query.get("entity") or settings_of(request).entity
+    if not principal.can_write_type(APP_AUTH_TYPE):
+        if principal.kind != "authorized_app":
+            _owner(principal)
+        post = await posts_of(request).get(entity, post_id)
+        if post is None or not principal.can_read(post, settings_of(request).entity):
+            raise NotFound()
     rows = await request.app[FEDERATION_STORE].for_post(entity, post_id)
     return json_response(request, {"post": post_id, "deliveries": [d.as_json() for d in rows]})
 
