@@ -31,6 +31,8 @@ from tent.handlers import (
     middleware,
     oauth,
     owner,
+    owner_app,
+    pages,
     posts,
 )
 from tent.handlers.common import (
@@ -77,6 +79,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_database)
     app.on_response_prepare.append(cors.add_headers)
     app.on_response_prepare.append(middleware.sign)
+    pages.setup(app)
     add_routes(app, settings.path_prefix)
     return app
 
@@ -148,10 +151,24 @@ def add_routes(app: web.Application, prefix: str) -> None:
     r.add_get(prefix + "/oauth/requests/{stamp}", auth_requests.show)
     r.add_put(prefix + "/oauth/requests/{stamp}", auth_requests.decide_api)
     r.add_delete(prefix + "/oauth/requests/{stamp}", auth_requests.cancel)
-    r.add_get(prefix + "/owner", owner.dashboard)
+    r.add_get(prefix + "/owner", owner_app.home)
     r.add_post(prefix + "/owner/login", owner.login)
     r.add_post(prefix + "/owner/logout", owner.logout)
     r.add_post(prefix + "/owner/requests/{stamp}", auth_requests.decide_page)
+    r.add_post(prefix + "/owner/posts", owner_app.compose)
+    r.add_post(prefix + "/owner/repost", owner_app.repost)
+    r.add_get(prefix + "/owner/attachments/{tail:.+}", owner_app.attachment)
+    r.add_get(prefix + "/owner/people", owner_app.people)
+    r.add_post(prefix + "/owner/follow", owner_app.follow)
+    r.add_post(prefix + "/owner/unfollow", owner_app.unfollow)
+    r.add_get(prefix + "/owner/apps", owner_app.apps)
+    r.add_post(prefix + "/owner/apps/{grant}/revoke", owner_app.revoke)
+    r.add_get(prefix + "/owner/deliveries", owner_app.deliveries)
+    r.add_post(prefix + "/owner/deliveries/{id}/retry", owner_app.retry_delivery)
+    r.add_post(prefix + "/owner/deliveries/{id}/give-up", owner_app.give_up_delivery)
+    r.add_get(prefix + "/owner/profile", owner_app.profile_page)
+    r.add_post(prefix + "/owner/profile", owner_app.save_profile)
+    r.add_get(prefix + pages.STYLE_PATH, pages.stylesheet)
     r.add_get(prefix + "/", discovery.entity_root)
     if prefix:
         r.add_get(prefix, discovery.entity_root)
@@ -160,6 +177,7 @@ def add_routes(app: web.Application, prefix: str) -> None:
     r.add_get(prefix + "/discover", federation.discover)
     r.add_get(prefix + "/deliveries", federation.deliveries)
     r.add_post(prefix + "/deliveries/{id}/retry", federation.retry)
+    r.add_post(prefix + "/deliveries/{id}/give-up", federation.give_up)
     r.add_get(prefix + "/attachments/{tail:.+}", attachments.attachment)
     r.add_get(prefix + "/posts", feed.posts_feed)
     r.add_post(prefix + "/posts", posts.new_post)

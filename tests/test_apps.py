@@ -146,7 +146,9 @@ async def test_authorized_app_writes_only_its_types_and_its_posts_carry_the_app(
     assert mine.status == 200
 
 
-async def test_revoking_the_grant_makes_the_token_useless(tent: Tent) -> None:
+async def test_revoking_the_grant_refuses_the_token(tent: Tent) -> None:
+    """Deleting the app-auth post deletes its key too: the token is refused at once, not
+    merely left with the rights of an anonymous reader."""
     client = await authorize(tent, [STATUS], [STATUS])
     assert (await client.get("/posts")).status == 200
     creds_id = client.creds.id
@@ -154,13 +156,16 @@ async def test_revoking_the_grant_makes_the_token_useless(tent: Tent) -> None:
     auth_id = creds_post["mentions"][0]["post"]
     assert (await tent.client.delete(tent.post_path(auth_id))).status == 200
     secret = await tent.status("private", permissions={"public": False})
-    assert (await client.get(tent.post_path(secret["id"]))).status == 404
+    refused = await client.get(tent.post_path(secret["id"]))
+    assert refused.status == 403
+    assert (await refused.json())["error"] == "Authentication failure: Unidentified id"
     resp = await client.post(
         "/posts",
         json={"type": STATUS, "content": {"text": "x"}},
         headers={"Content-Type": f'{POST_MT}; type="{STATUS}"'},
     )
     assert resp.status == 403
+    assert (await tent.client.get(tent.post_path(creds_id))).status == 404, "the key is gone"
 
 
 async def test_owner_app_may_grant_an_app_directly_with_an_app_auth_post(tent: Tent) -> None:

@@ -94,7 +94,8 @@ async def test_a_revoked_apps_bewits_stop_working(tent: Tent) -> None:
     grant = await tent.client.get(f"/posts?types={quote('https://tent.io/types/app-auth/v0')}&limit=1")
     [auth_post] = (await grant.json())["posts"]
     assert (await tent.client.delete(tent.post_path(auth_post["id"]))).status == 200
-    assert (await tent.anon.get(url.removeprefix(tent.base))).status == 404  # a powerless key
+    gone = await tent.anon.get(url.removeprefix(tent.base))  # revoking deleted the key (D-72)
+    assert (gone.status, (await gone.json())["error"]) == (403, "Authentication failure: Unidentified id")
 
 
 async def test_an_app_bewit_fetches_a_private_attachment(tent: Tent) -> None:

@@ -8,95 +8,47 @@ fail under CI and are skipped elsewhere.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import struct
 import time
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from tent.core.passphrase import hash_passphrase
-from tent.handlers.common import POSTS
-from tent.handlers.owner import COOKIE, PASSPHRASE_KEY
-from tent.store import db
-
-try:
-    from playwright.async_api import BrowserContext, Page, async_playwright
-except ImportError:  # reported by the `browser` fixture
-    async_playwright = None  # type: ignore[assignment]
-
+from tent.handlers.owner import COOKIE
+from tests.browser_helpers import (
+    READ_TYPES,
+    SCOPES,
+    TIMEOUT_MS,
+    TOKEN_TYPE,
+    VIEWPORT,
+    WRITE_TYPES,
+    MakeServer,
+    browser,
+    new_page,
+    owner_server,
+    register_app,
+    sign_in,
+    texts,
+)
 from tests.conftest import POST_MT, Client, Tent
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-VIEWPORT = {"width": 800, "height": 600}
-TIMEOUT_MS = 10_000
+if TYPE_CHECKING:
+    from playwright.async_api import BrowserContext, Page
 
-PASSPHRASE = "correct horse battery staple"
-APP_TYPE = "https://tent.io/types/app/v0#"
-CREDENTIALS_REL = "https://tent.io/rels/credentials"
-TOKEN_TYPE = "https://tent.io/oauth/hawk-token"
-READ_TYPES = ["https://tent.io/types/photo/v0"]
-WRITE_TYPES = ["https://tent.io/types/status/v0"]
-SCOPES = ["permissions"]
+__all__ = ["browser"]  # the fixture, used by name
+
 STATUS = "https://tent.io/types/status/v0#"
 ESSAY = "https://tent.io/types/essay/v0#"
 # Characters that must survive the round trip through sign-in and the redirect, encoded.
 STATE = "st&te=1/2 ü#x"
 APPROVE_GREEN = (0x1A, 0x7F, 0x37)  # button.approve's background in pages._STYLE
-
-MakeServer = Callable[..., Awaitable[Tent]]
-
-
-def _unavailable(reason: str) -> NoReturn:
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}: CI must run the browser tests (.ci/run installs chromium)")
-    pytest.skip(f"{reason}; install Debian's chromium package (apt-get install chromium) to run them")
-
-
-@pytest.fixture
-async def browser(tmp_path: Path) -> AsyncIterator[BrowserContext]:
-    """A fresh headless Chromium profile; closed (with its process) after the test."""
-    if async_playwright is None:
-        _unavailable("the Python playwright package is not installed")
-    if not os.path.exists(CHROMIUM):
-        _unavailable(f"{CHROMIUM} is missing")
-    async with async_playwright() as pw:
-        context = await pw.chromium.launch_persistent_context(
-            tmp_path / "chromium-profile",
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport=VIEWPORT,
-            device_scale_factor=1,
-        )
-        context.set_default_timeout(TIMEOUT_MS)
-        context.set_default_navigation_timeout(TIMEOUT_MS)
-        try:
-            yield context
-        finally:
-            await context.close()
-
-
-async def new_page(context: BrowserContext) -> Page:
-    return context.pages[0] if context.pages else await context.new_page()
 
 
 @dataclass
@@ -136,61 +88,8 @@ async def recorder() -> AsyncIterator[Recorder]:
     await server.close()
 
 
-async def owner_server(make_server: MakeServer) -> Tent:
-    """A server that asks its owner before authorizing apps, with a passphrase set."""
-    tent = await make_server(app_approval="owner")
-    hashed = await asyncio.get_running_loop().run_in_executor(None, hash_passphrase, PASSPHRASE)
-    async with tent.server.app[POSTS].pool.acquire() as conn:
-        await db.set_state(conn, PASSPHRASE_KEY, hashed)
-    return tent
-
-
-async def register_app(tent: Tent, redirect_uri: str, name: str = "Browser Test App") -> dict[str, Any]:
-    """Register an app as an app does (anonymous POST) and fetch its credentials through
-    the bewit-signed Link. Returns the app post id and its credentials post."""
-    body = {
-        "type": APP_TYPE,
-        "permissions": {"public": False},
-        "content": {
-            "name": name,
-            "url": "https://app.example/about",
-            "redirect_uri": redirect_uri,
-            "types": {"read": READ_TYPES, "write": WRITE_TYPES},
-            "scopes": SCOPES,
-        },
-    }
-    headers = {"Content-Type": f'{POST_MT}; type="{APP_TYPE}"'}
-    resp = await tent.anon.post("/posts", json=body, headers=headers)
-    assert resp.status == 200, await resp.text()
-    app_post = (await resp.json())["post"]
-    # The raw header: a parsed yarl URL would re-encode the path and break the bewit's MAC.
-    link = re.fullmatch(r'<([^>]+)>; rel="([^"]+)"', resp.headers.get("Link", ""))
-    assert link and link.group(2) == CREDENTIALS_REL, resp.headers.get("Link")
-    assert link.group(1).startswith(tent.base + "/"), link.group(1)
-    creds_resp = await tent.anon.get(link.group(1).removeprefix(tent.base))
-    assert creds_resp.status == 200, await creds_resp.text()
-    creds = (await creds_resp.json())["post"]
-    assert creds["content"]["hawk_key"]
-    return {"id": app_post["id"], "name": name, "url": body["content"]["url"], "credentials": creds}
-
-
 def authorize_url(tent: Tent, app: dict[str, Any], state: str = STATE) -> str:
     return f"{tent.base}/oauth/authorize?" + urlencode({"client_id": app["id"], "state": state})
-
-
-async def sign_in(page: Page, passphrase: str = PASSPHRASE) -> int:
-    """On the sign-in page: type the passphrase and submit; returns the final status."""
-    await page.locator("h1", has_text="Sign in to").wait_for()
-    await page.fill("input[name=passphrase]", passphrase)
-    async with page.expect_navigation() as nav:
-        await page.click("form button[type=submit]")
-    response = await nav.value
-    assert response is not None
-    return response.status
-
-
-async def texts(page: Page, selector: str) -> list[str]:
-    return [t.strip() for t in await page.locator(selector).all_inner_texts()]
 
 
 async def assert_describes_app(scope: Any, app: dict[str, Any]) -> None:
@@ -198,9 +97,13 @@ async def assert_describes_app(scope: Any, app: dict[str, Any]) -> None:
     assert (await scope.locator("#app-name").inner_text()).strip() == app["name"]
     assert (await scope.locator("#app-url").inner_text()).strip() == app["url"]
     assert await scope.locator("#app-url").get_attribute("href") == app["url"]
-    assert await texts(scope, "#read-types li") == READ_TYPES
-    assert await texts(scope, "#write-types li") == WRITE_TYPES
-    assert await texts(scope, "#scopes li") == SCOPES
+    assert await texts(scope, "#read-types li code") == READ_TYPES
+    assert await texts(scope, "#write-types li code") == WRITE_TYPES
+    assert await texts(scope, "#scopes li code") == SCOPES
+    # ... each with plain words beside the raw URI
+    assert await texts(scope, "#read-types li .words") == ["photos"]
+    assert await texts(scope, "#write-types li .words") == ["statuses"]
+    assert await texts(scope, "#scopes li .words") == ["choose who may see the posts it writes"]
 
 
 async def assert_token_works(tent: Tent, token: dict[str, Any], app_id: str) -> None:
@@ -403,7 +306,12 @@ async def test_owner_page_approves_a_pending_authorization_request(
     assert response is not None and response.status == 200
     assert urlsplit(page.url).path == "/owner"
     assert (await page.locator("#pending").inner_text()).strip() == "No pending requests."
-    assert "Terminal Client: yes" in await texts(page, "li")
+    assert (await page.locator("#flash").inner_text()).strip() == "Approved Terminal Client."
+    await page.goto(tent.base + "/owner/apps")
+    assert await page.locator("#flash").count() == 0, "a flash message is shown once"
+    decisions = await texts(page, "#decisions tbody tr")
+    assert len(decisions) == 1
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC\tTerminal Client\tapproved", decisions[0])
 
     polled = await app_client.get(f"/oauth/requests/{stamp}")
     assert polled.status == 200, await polled.text()

@@ -206,8 +206,8 @@ async def test_post_plain_reply_and_mention(me: Tent, config: Path, make_server:
     stored = await (await me.client.get(me.post_path(first["id"]))).json()
     assert stored["post"]["content"]["text"] == "hello tent"
 
-    human = await status("post", "just the id", config=config)
-    assert re.fullmatch(r"[-0-9A-Za-z_]+\n", human.out)
+    human = await status("post", "just the url", config=config)
+    assert re.fullmatch(re.escape(me.entity) + r"/posts/[^/\s]+/[-0-9A-Za-z_]+\n", human.out), human.out
 
     url = me.base + me.post_path(first["id"])
     reply = await status("post", "a reply", "--reply-to", url, "--mention", other.entity, "--json",
@@ -223,7 +223,7 @@ async def test_post_plain_reply_and_mention(me: Tent, config: Path, make_server:
                            "--json", config=config)
     assert by_pair.json()["post"]["refs"] == [{"post": first["id"], "type": STATUS}]
     missing = await status("post", "reply to nothing", "--reply-to", "nosuchpost", config=config)
-    assert missing.code == 1 and missing.err == "error: Not Found (HTTP 404)\n"
+    assert missing.code == 1 and missing.err == f"error: no post nosuchpost on {me.entity}\n"
 
 
 async def test_status_limit_counts_256_code_points_after_nfc(
@@ -339,7 +339,8 @@ async def test_repost_refs_and_mentions_the_original(me: Tent, config: Path) -> 
     assert post["refs"] == [{"post": original["id"], "type": STATUS}]
     assert post["mentions"] == [{"post": original["id"]}]
     missing = await status("repost", me.entity, "nope", config=config)
-    assert missing.code == 1 and missing.err == "error: cannot get the post to repost: Not Found (HTTP 404)\n"
+    expected = f"error: cannot get the post to repost: no post nope on {me.entity}\n"
+    assert missing.code == 1 and missing.err == expected
 
 
 async def test_delete_removes_the_post(me: Tent, config: Path) -> None:
@@ -350,7 +351,7 @@ async def test_delete_removes_the_post(me: Tent, config: Path) -> None:
     assert body["deleted"] == post["id"] and body["post"]["type"] == "https://tent.io/types/delete/v0#"
     assert (await me.client.get(me.post_path(post["id"]))).status == 404
     again = await status("delete", "--", post["id"], config=config)
-    assert again.code == 1 and again.err == "error: Not Found (HTTP 404)\n"
+    assert again.code == 1 and again.err == f"error: no post {post['id']} on {me.entity}\n"
 
 
 async def test_every_json_output_parses(me: Tent, config: Path, make_server: Any) -> None:
@@ -531,12 +532,109 @@ async def test_unreachable_server_is_one_error_line(
 
 
 def test_the_client_uses_only_the_protocol() -> None:
-    """No database, no server internals: only the pure Hawk module is shared."""
+    """No database, no server internals: only the pure Hawk module and the pure rules of
+    statuses (shared with the server's own pages) are shared."""
+    shared = ("tent.client", "tent.auth.hawk", "tent.core.statuses")
     for source in Path(__file__).parent.parent.joinpath("tent", "client").glob("*.py"):
         text = source.read_text()
-        imports = re.findall(r"^\s*(?:from|import) (tent\.[\w.]+)", text, re.M)
-        assert all(name.startswith(("tent.client", "tent.auth.hawk")) for name in imports), (source, imports)
+        imports = re.findall(r"^\s*from (tent\.[\w.]+) import (\w+)|^\s*import (tent\.[\w.]+)", text, re.M)
+        names = [f"{a}.{b}" if a else c for a, b, c in imports]
+        assert all(name.startswith(shared) for name in names), (source, names)
         assert "asyncpg" not in text
+
+
+# -- issue 11: the client's rough edges ----------------------------------------------------------
+
+
+def saved(config: Path) -> dict:
+    return json.loads(config.read_text())
+
+
+async def test_logging_in_again_keeps_the_working_token_until_the_new_one_is_approved(
+    me: Tent, config: Path
+) -> None:
+    before = saved(config)
+    again = await status("login", me.entity, "--no-wait", config=config)
+    assert again.code == 0, again.err
+    assert saved(config)["token"] == before["token"], "the working token is kept"
+    still = await status("post", "still posting with the old token", config=config)
+    assert still.code == 0, still.err
+    [entry] = await pending_requests(me)
+    assert (await me.client.put(f"/oauth/requests/{entry['stamp']}", json={"result": "yes"})).status == 200
+    switched = await status("post", "now with the new one", config=config)
+    assert switched.code == 0, switched.err
+    after = saved(config)
+    assert after["token"] != before["token"] and after["app_id"] != before["app_id"]
+    assert "pending" not in after
+
+
+async def test_a_denied_relogin_leaves_the_saved_login_working(me: Tent, config: Path) -> None:
+    before = saved(config)
+    denied = await login_decided(me, config, "no")
+    assert denied.code == 1 and "denied" in denied.err
+    assert saved(config) == before
+    assert (await status("post", "still fine", config=config)).code == 0
+
+
+async def test_a_revoked_token_says_to_log_in_again(me: Tent, config: Path) -> None:
+    token_id = saved(config)["token"]["id"]
+    creds = (await (await me.client.get(me.post_path(token_id))).json())["post"]
+    grant = creds["mentions"][0]["post"]
+    assert (await me.client.delete(me.post_path(grant))).status == 200
+    result = await status("post", "after revoking", config=config)
+    assert result.code == 1
+    assert result.err == "error: this app's access was revoked: run `tent status login` again\n"
+
+
+async def test_errors_name_the_missing_post(me: Tent, config: Path) -> None:
+    result = await status("delete", "--", "nosuchpost", config=config)
+    assert result.code == 1 and result.err == f"error: no post nosuchpost on {me.entity}\n"
+    reply = await status("post", "hm", "--reply-to", "nosuchpost", config=config)
+    assert reply.err == f"error: no post nosuchpost on {me.entity}\n"
+
+
+async def test_post_prints_its_url_and_the_timeline_shows_the_timezone(me: Tent, config: Path) -> None:
+    posted = await status("post", "where am I", config=config)
+    assert posted.code == 0, posted.err
+    url = posted.out.strip()
+    assert url.startswith(me.base + "/posts/") or url.startswith(me.entity + "/posts/"), url
+    async with aiohttp.ClientSession() as http, http.get(url) as resp:
+        assert resp.status == 200 and (await resp.json())["post"]["content"]["text"] == "where am I"
+    timeline = await status("timeline", config=config)
+    stamp = r"^\d{4}-\d\d-\d\d \d\d:\d\d (UTC|[A-Z]{2,5}|[+-]\d{4})  "
+    assert re.search(stamp, timeline.out, re.M), timeline.out
+
+
+async def test_deliveries_show_who_has_not_got_a_post_yet(me: Tent, config: Path) -> None:
+    nobody = "http://127.0.0.1:9"  # discard port: nothing listens
+    posted = await status("post", "hello there", "--mention", nobody, "--json", config=config)
+    post_id = posted.json()["post"]["id"]
+    shown = await status("deliveries", "--", post_id, config=config)
+    assert shown.code == 0, shown.err
+    assert shown.out.startswith(f"pending  {nobody}  ("), shown.out
+    mine = await status("deliveries", "--", "nosuchpost", config=config)
+    assert mine.err == f"error: no post nosuchpost on {me.entity}\n"
+
+
+async def test_whoami_private_attach_and_logout(me: Tent, config: Path, tmp_path: Path) -> None:
+    who = await status("whoami", "--json", config=config)
+    assert who.code == 0 and who.json()["entity"] == me.entity
+    photo = tmp_path / "tiny.png"
+    photo.write_bytes(b"\x89PNG\r\n\x1a\n not really a picture")
+    friend = "https://friend.example"
+    posted = await status("post", "for a friend", "--private", "--mention", friend, "--attach", str(photo),
+                          "--json", config=config)
+    assert posted.code == 0, posted.err
+    post = (await (await me.client.get(me.post_path(posted.json()["post"]["id"]))).json())["post"]
+    assert post["permissions"] == {"public": False, "entities": [friend]}
+    (attachment,) = post["attachments"]
+    assert (attachment["name"], attachment["content_type"], attachment["size"]) == (
+        "tiny.png", "image/png", photo.stat().st_size)
+    app = (await (await me.client.get(me.post_path(saved(config)["app_id"]))).json())["post"]
+    assert not app["content"]["url"].startswith("https://tent.io"), "no borrowed endorsement"
+    out = await status("logout", config=config)
+    assert out.code == 0 and "Logged out of" in out.out and not config.exists()
+    assert (await status("whoami", config=config)).code == 1
 
 
 # -- the real console entry ---------------------------------------------------------------------

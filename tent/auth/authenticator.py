@@ -7,8 +7,10 @@ kind of requester. A bewit stands for whichever of these keys signed it.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hmac
+import logging
 import time
 from dataclasses import dataclass
 
@@ -50,6 +52,8 @@ HAWK = web.RequestKey("hawk", HawkContext)
 
 CACHE_SECONDS = 10.0  # a safety net only: every change empties the cache (tent.store.changes)
 CACHE_SIZE = 10_000
+USE_WRITE_SECONDS = 60.0
+log = logging.getLogger(__name__)
 
 
 class Authenticator:
@@ -65,6 +69,9 @@ class Authenticator:
         # any process, may revoke a key: every cached lookup is forgotten at once.
         self._cache: dict[str, tuple[float, tuple[Credentials, Principal] | None]] = {}
         changes.subscribe(self._cache.clear)
+        self._used: dict[str, float] = {}  # key id -> when its use may next be written
+        self._uses: dict[str, int] = {}
+        self._use_writer: asyncio.Task[None] | None = None
 
     async def lookup(self, key_id: str) -> tuple[Credentials, Principal] | None:
         if hmac.compare_digest(key_id.encode(), self.server.id.encode()):
@@ -171,6 +178,7 @@ class Authenticator:
         request[HAWK] = HawkContext(auth, creds)
         if streamed and auth.hash is not None:
             request[PAYLOAD_CHECK] = PayloadCheck(auth.hash, PayloadHash(content_type, creds.algorithm))
+        self.note_use(auth.id, principal)
         return principal
 
     async def _first_use(self, auth: RequestAuth) -> None:
@@ -186,6 +194,29 @@ class Authenticator:
 
     async def forget_old_nonces(self) -> int:
         return await self.store.forget_nonces(int(time.time() * 1000))
+
+    def note_use(self, key_id: str, principal: Principal) -> None:
+        """Remember when an app's key was last used (the owner's Apps page), written in the
+        background at most once a minute per key so the request never waits for it."""
+        if principal.kind != "authorized_app":
+            return
+        now = time.monotonic()
+        if self._used.get(key_id, 0.0) > now:
+            return
+        if len(self._used) >= CACHE_SIZE:
+            self._used.clear()
+        self._used[key_id] = now + USE_WRITE_SECONDS
+        self._uses[key_id] = int(time.time() * 1000)
+        if self._use_writer is None or self._use_writer.done():
+            self._use_writer = asyncio.get_running_loop().create_task(self._write_uses())
+
+    async def _write_uses(self) -> None:
+        while self._uses:
+            uses, self._uses = self._uses, {}
+            try:
+                await self.store.note_use(uses)
+            except Exception:  # a lost "last used" time must never fail a request
+                log.warning("could not record key use", exc_info=True)
 
     def _verify(self, request: web.Request, check: object) -> None:
         """Run `check(host, port)` for each acceptable endpoint; the first failure is reported."""

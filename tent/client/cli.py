@@ -14,9 +14,11 @@ import json
 import sys
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 from tent.client import commands
+from tent.client import config as config_file
 from tent.client.config import config_path
 from tent.client.login import DEFAULT_NAME, LoginOptions, OpenUrl, login
 from tent.client.session import ClientError, http_session
@@ -71,6 +73,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         'with "-")')
     p.add_argument("--mention", action="append", default=[], metavar="ENTITY",
                    help="mention an entity (repeatable)")
+    p.add_argument("--private", action="store_true",
+                   help="only the entities it mentions (and your own apps) may read it")
+    p.add_argument("--attach", action="append", default=[], metavar="FILE", type=Path,
+                   help="attach a file, e.g. a photo (repeatable)")
 
     p = add("timeline", "show the newest statuses and reposts",
             "Statuses and reposts by you and the entities you follow, newest first.")
@@ -91,6 +97,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p = add("repost", "repost a post", "Repost a post given as a URL or as ENTITY ID. Post ids may "
             'start with "-": put them after "--" (tent status repost -- ENTITY ID).')
     p.add_argument("post", nargs="+", metavar="POST")
+
+    p = add("deliveries", "show who got a post of yours and who did not yet",
+            "List every recipient of one of your posts: delivered, pending (with the next try and "
+            "why the last one failed) or failed.")
+    p.add_argument("post", metavar="POST_ID")
+
+    add("whoami", "show the saved login", "Print the entity, app and server this client uses.")
+    add("logout", "forget the saved login", "Delete the saved login (the app stays authorized on "
+        "the server until you revoke it on your owner page, Apps).")
 
     p = add("delete", "delete one of your posts", "Delete one of your posts (all its versions). Post "
             'ids may start with "-": put them after "--" (tent status delete -- ID).')
@@ -118,7 +133,8 @@ class _Output:
 def _when(ms: Any) -> str:
     if not isinstance(ms, int):
         return "?"
-    return datetime.fromtimestamp(ms / 1000).astimezone().strftime("%Y-%m-%d %H:%M")
+    local = datetime.fromtimestamp(ms / 1000).astimezone()
+    return local.strftime("%Y-%m-%d %H:%M ") + (local.tzname() or local.strftime("%z"))
 
 
 def _indented(text: str) -> str:
@@ -149,6 +165,18 @@ def _print_timeline(result: commands.Timeline, output: _Output) -> None:
     token = result.next_token
     if token:
         output.say(f"More: tent status timeline --before {token}   (or --page next)")
+
+
+def _print_deliveries(rows: list[dict[str, Any]], output: _Output) -> None:
+    if not rows:
+        output.say("Nobody else gets this post (it is private, or nobody follows or is mentioned).")
+    for d in rows:
+        line = f"{d.get('state')}  {d.get('target')}  ({d.get('attempts')} attempts)"
+        if d.get("state") == "pending" and d.get("next_attempt_at"):
+            line += f"; next try {_when(d['next_attempt_at'])}"
+        if d.get("state") != "delivered" and d.get("last_error"):
+            line += f"; last error: {d['last_error']}"
+        output.say(line)
 
 
 async def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None,
@@ -183,11 +211,33 @@ async def _dispatch(args: argparse.Namespace, output: _Output, open_url: OpenUrl
             elif done:
                 output.say(f"Logged in as {cfg['entity']}.")
             return
+        if command == "logout":
+            gone = config_file.remove(path)
+            if output.as_json:
+                output.emit({"logged_out": gone is not None, "entity": (gone or {}).get("entity")})
+            elif gone:
+                output.say(f"Logged out of {gone.get('entity')}. The app stays authorized until you "
+                           f"revoke it at {gone.get('entity')}/owner/apps.")
+            else:
+                output.say("Not logged in; nothing to do.")
+            return
         account = await commands.open_account(http, path)
-        if command == "post":
+        if command == "whoami":
+            info = commands.whoami(account)
+            if output.as_json:
+                output.emit(info)
+            else:
+                output.say(f"{info['entity']} (app {info['app_id']}, server {info['server']})")
+        elif command == "post":
             post = await commands.post_status(account, args.text, reply_to=args.reply_to,
-                                              mentions=args.mention)
-            output.emit({"post": post}) if output.as_json else output.say(post["id"])
+                                              mentions=args.mention, private=args.private,
+                                              attach=args.attach)
+            url = commands.post_url(account, post)
+            output.emit({"post": post, "url": url}) if output.as_json else output.say(url)
+        elif command == "deliveries":
+            rows = await commands.deliveries(account, args.post)
+            output.emit({"post": args.post, "deliveries": rows}) if output.as_json else \
+                _print_deliveries(rows, output)
         elif command == "timeline":
             result = await commands.timeline(account, limit=args.limit, before=args.before, page=args.page)
             output.emit(result.feed) if output.as_json else _print_timeline(result, output)

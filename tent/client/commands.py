@@ -9,8 +9,9 @@ testable as a library.
 from __future__ import annotations
 
 import asyncio
+import mimetypes
+import os
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,14 +29,14 @@ from tent.client.session import (
     ClientError,
     TentSession,
     dumps,
+    expand,
     post_content_type,
+    with_query,
 )
+from tent.core import statuses
 
-STATUS_TYPE = STATUS + "#"
-REPLY_TYPE = STATUS + "#reply"
 REPOST_PREFIX = REPOST + "#"
-MAX_STATUS_LENGTH = 256
-FOLLOWED_TYPES = (STATUS, REPOST)
+FOLLOWED_TYPES = statuses.FOLLOWED_TYPES
 MAX_PAGES = 100  # a runaway `next` chain must not loop forever
 
 
@@ -60,8 +61,13 @@ async def open_account(http: aiohttp.ClientSession, path: Path) -> Account:
     cfg = config_file.load(path)
     if cfg is None:
         raise ClientError(f"not logged in (no {path.name} yet): run `tent status login ENTITY` first")
-    if "token" not in cfg and isinstance(cfg.get("pending"), dict):
-        cfg = await check_pending(http, path, cfg)
+    if isinstance(cfg.get("pending"), dict):
+        try:
+            cfg = await check_pending(http, path, cfg)
+        except ClientError:
+            if "token" not in cfg:
+                raise  # nothing to fall back on; otherwise the working login goes on
+
     token = cfg.get("token")
     if not isinstance(token, dict) or not cfg.get("entity") or not cfg.get("servers"):
         raise ClientError("not logged in: run `tent status login ENTITY` first")
@@ -76,15 +82,11 @@ async def open_account(http: aiohttp.ClientSession, path: Path) -> Account:
 
 
 def normalise_status(text: str) -> str:
-    """NFC first, then count code points: the 256 limit is on what is stored (§9.3), and
-    "e" + combining accent must count as the one character the reader sees."""
-    text = unicodedata.normalize("NFC", text)
-    if not text.strip():
-        raise ClientError("a status needs some text")
-    if len(text) > MAX_STATUS_LENGTH:
-        raise ClientError(f"the status is {len(text)} characters long (after Unicode NFC normalisation); "
-                          f"at most {MAX_STATUS_LENGTH} are allowed")
-    return text
+    """The status rules shared with the server's own pages (tent.core.statuses)."""
+    try:
+        return statuses.normalise_status(text)
+    except statuses.StatusError as exc:
+        raise ClientError(str(exc)) from None
 
 
 def _template_regex(template: str) -> re.Pattern[str] | None:
@@ -133,50 +135,98 @@ def _post_templates(account: Account) -> list[str]:
     return [s["urls"]["post"] for s in account.session.servers if isinstance(s["urls"].get("post"), str)]
 
 
-async def create_post(account: Account, post: dict[str, Any]) -> dict[str, Any]:
-    reply = await account.session.call("POST", "new_post", body=dumps(post),
-                                       content_type=post_content_type(post["type"]), accept=POST_MEDIA_TYPE)
+async def create_post(account: Account, post: dict[str, Any], attach: Sequence[Path] = ()) -> dict[str, Any]:
+    """new_post; with files, a multipart body (the post part first), signed with its hash."""
+    if attach:
+        body_bytes, content_type = multipart_post(post, attach)
+    else:
+        body_bytes, content_type = dumps(post), post_content_type(post["type"])
+    reply = await account.session.call("POST", "new_post", body=body_bytes, content_type=content_type,
+                                       accept=POST_MEDIA_TYPE)
     body = reply.json()
     if not isinstance(body, dict) or not isinstance(body.get("post"), dict):
         raise ClientError("the server did not return the new post")
     return body["post"]
 
 
+def multipart_post(post: dict[str, Any], files: Sequence[Path]) -> tuple[bytes, str]:
+    """The post part, then one `attachment[n]` part per file (each read whole: a status
+    client sends photos, not archives)."""
+    boundary = "tent-" + os.urandom(12).hex()
+    out = bytearray()
+
+    def part(headers: str, data: bytes) -> None:
+        out.extend(f"--{boundary}\r\n{headers}\r\n\r\n".encode() + data + b"\r\n")
+
+    part(f'Content-Disposition: form-data; name="post"\r\nContent-Type: {post_content_type(post["type"])}',
+         dumps(post))
+    for n, path in enumerate(files):
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ClientError(f"cannot read {path}: {exc.strerror or exc}") from None
+        kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        name = path.name.replace('"', "").replace("\r", "").replace("\n", "")
+        part(f'Content-Disposition: form-data; name="attachment[{n}]"; filename="{name}"\r\n'
+             f"Content-Type: {kind}", data)
+    out.extend(f"--{boundary}--\r\n".encode())
+    return bytes(out), f"multipart/form-data; boundary={boundary}"
+
+
+def _no_post(exc: ClientError, entity: str, post_id: str) -> ClientError:
+    """A 404 names what is missing, not the HTTP reason."""
+    if exc.status == 404:
+        return ClientError(f"no post {post_id} on {entity}")
+    return exc
+
+
 async def get_post(account: Account, entity: str, post_id: str) -> dict[str, Any]:
     """A post through our own server (it proxies other entities' posts when it can)."""
-    reply = await account.session.call("GET", "post", variables={"entity": entity, "post": post_id},
-                                       accept=POST_MEDIA_TYPE)
+    try:
+        reply = await account.session.call("GET", "post", variables={"entity": entity, "post": post_id},
+                                           accept=POST_MEDIA_TYPE)
+    except ClientError as exc:
+        raise _no_post(exc, entity, post_id) from None
     body = reply.json()
     if not isinstance(body, dict) or not isinstance(body.get("post"), dict):
         raise ClientError(f"the server sent no post for {entity} {post_id}")
     return body["post"]
 
 
+def post_url(account: Account, post: dict[str, Any]) -> str:
+    """The post's URL on the entity's preferred server (from the meta post's template)."""
+    templates = _post_templates(account)
+    if not templates:
+        return f"{post.get('entity')} {post.get('id')}"
+    return expand(templates[0], entity=str(post["entity"]), post=str(post["id"]))
+
+
 async def post_status(account: Account, text: str, *, reply_to: str | None = None,
-                      mentions: Sequence[str] = ()) -> dict[str, Any]:
-    """Publish a status; a reply mentions and refs the replied post (§9.3)."""
-    text = normalise_status(text)  # before any request: a too-long status costs nothing
+                      mentions: Sequence[str] = (), private: bool = False,
+                      attach: Sequence[Path] = ()) -> dict[str, Any]:
+    """Publish a status; a reply mentions and refs the replied post (§9.3). Private: only the
+    entities it mentions (and the owner's apps) may read it."""
+    normalise_status(text)  # before any request: a too-long status costs nothing
     extra = [check_entity_url(m) for m in mentions]
-    post: dict[str, Any] = {"type": STATUS_TYPE, "content": {"text": text}}
-    post_mentions: list[dict[str, Any]] = []
+    target: dict[str, Any] | None = None
     if reply_to is not None:
         entity, post_id = parse_post_ref(reply_to, account.entity, _post_templates(account))
-        target: dict[str, Any] = {"entity": entity, "post": post_id}
+        target = {"entity": entity, "post": post_id}
         try:
             replied = await get_post(account, entity, post_id)
             target["type"] = replied["type"]
         except ClientError:
             if entity == account.entity:
                 raise  # our own server must know our own post
-        post["type"] = REPLY_TYPE
-        post_mentions.append(dict(target))
-        post["refs"] = [dict(target)]
-    for entity in extra:
-        if not any(m.get("entity") == entity and "post" not in m for m in post_mentions):
-            post_mentions.append({"entity": entity})
-    if post_mentions:
-        post["mentions"] = post_mentions
-    return await create_post(account, post)
+    for path in attach:
+        if not path.is_file():
+            raise ClientError(f"no file {path}")
+    post = statuses.status_body(text, reply_to=target, mentions=extra)
+    if private:
+        mentioned = {m["entity"] for m in post.get("mentions") or [] if m.get("entity")}
+        readers = sorted(mentioned - {account.entity})
+        post["permissions"] = {"public": False, **({"entities": readers} if readers else {})}
+    return await create_post(account, post, attach)
 
 
 async def repost(account: Account, ref: str) -> dict[str, Any]:
@@ -186,20 +236,41 @@ async def repost(account: Account, ref: str) -> dict[str, Any]:
         original = await get_post(account, entity, post_id)
     except ClientError as exc:
         raise ClientError(f"cannot get the post to repost: {exc.message}", exc.status) from None
-    return await create_post(account, {
-        "type": REPOST_PREFIX + original["type"],
-        "refs": [{"entity": original["entity"], "post": original["id"], "type": original["type"]}],
-        "mentions": [{"entity": original["entity"], "post": original["id"]}],
-    })
+    return await create_post(account, statuses.repost_body(original))
 
 
 async def delete_post(account: Account, ref: str) -> dict[str, Any] | None:
     """Delete one of our posts; returns the delete post the server published, if any."""
     entity, post_id = parse_post_ref(ref, account.entity, _post_templates(account))
-    reply = await account.session.call("DELETE", "post", variables={"entity": entity, "post": post_id},
-                                       accept=POST_MEDIA_TYPE)
+    try:
+        reply = await account.session.call("DELETE", "post", variables={"entity": entity, "post": post_id},
+                                           accept=POST_MEDIA_TYPE)
+    except ClientError as exc:
+        raise _no_post(exc, entity, post_id) from None
     body = reply.json()
     return body.get("post") if isinstance(body, dict) else None
+
+
+def whoami(account: Account) -> dict[str, Any]:
+    return {"entity": account.entity, "app_id": account.config.get("app_id"),
+            "server": account.session.endpoint("new_post").rsplit("/posts", 1)[0]}
+
+
+async def deliveries(account: Account, ref: str) -> list[dict[str, Any]]:
+    """Where one of our posts stands with each recipient, from the server's `deliveries`
+    extension (advertised in server_info)."""
+    entity, post_id = parse_post_ref(ref, account.entity, _post_templates(account))
+    info = await account.session.signed_as(None).call("GET", "server_info", accept="application/json")
+    url = (info.json() or {}).get("deliveries") if isinstance(info.json(), dict) else None
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ClientError("this server does not report deliveries")
+    try:
+        reply = await account.session.fetch("GET", with_query(url, [("post", post_id)]),
+                                            accept="application/json")
+    except ClientError as exc:
+        raise _no_post(exc, entity, post_id) from None
+    rows = (reply.json() or {}).get("deliveries")
+    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
 
 
 # -- timeline -----------------------------------------------------------------------------------
@@ -288,11 +359,7 @@ async def timeline(account: Account, *, limit: int | None = None, before: str | 
 # -- following ----------------------------------------------------------------------------------
 
 
-def _followed_base(sub: dict[str, Any]) -> str | None:
-    """The base type a subscription post covers (``all`` covers everything)."""
-    content = sub.get("content") if isinstance(sub.get("content"), dict) else {}
-    selector = content.get("type") or str(sub.get("type", "")).partition("#")[2]
-    return "all" if selector == "all" else str(selector).split("#", 1)[0] or None
+_followed_base = statuses.followed_base
 
 
 async def subscriptions_to(account: Account, entity: str) -> list[dict[str, Any]]:
@@ -328,12 +395,7 @@ async def follow(account: Account, entity: str, *, check: bool = True) -> dict[s
     for base in FOLLOWED_TYPES:
         if base in covered or "all" in covered:
             continue
-        created.append(await create_post(account, {
-            "type": f"{SUBSCRIPTION}#{base}",
-            "content": {"type": base},
-            "mentions": [{"entity": entity}],
-            "permissions": {"public": False, "entities": [entity]},
-        }))
+        created.append(await create_post(account, statuses.subscription_body(entity, base)))
     return {"entity": entity, "created": created,
             "existing": [p for p in existing if _followed_base(p) in (*FOLLOWED_TYPES, "all")]}
 
@@ -347,7 +409,7 @@ async def unfollow(account: Account, entity: str) -> dict[str, Any]:
     entity = check_entity_url(entity)
     deleted = []
     for post in await subscriptions_to(account, entity):
-        if _followed_base(post) not in (*FOLLOWED_TYPES, "all"):
+        if not statuses.is_follow(post):
             continue
         await account.session.call("DELETE", "post", variables={"entity": account.entity, "post": post["id"]},
                                    accept=POST_MEDIA_TYPE)

@@ -91,3 +91,13 @@ def save(path: Path, data: dict[str, Any]) -> None:
             raise
     except OSError as exc:
         raise ClientError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def remove(path: Path) -> dict[str, Any] | None:
+    """Delete the saved login; returns what it held (None when there was none)."""
+    saved = load(path)
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return None
+    return saved

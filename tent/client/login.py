@@ -46,7 +46,9 @@ APP_TYPE = "https://tent.io/types/app/v0#"
 CREDENTIALS_REL = "https://tent.io/rels/credentials"
 TOKEN_TYPE = "https://tent.io/oauth/hawk-token"
 DEFAULT_NAME = "Tent status (command line)"
-APP_URL = "https://tent.io/"
+# The app post names this client's own distribution, not tent.io (which would read as an
+# endorsement by the protocol's authors).
+APP_URL = "https://pypi.org/project/tent-server/"
 # The authorization-request flow never redirects, but the app schema requires a URI.
 NO_REDIRECT = "http://127.0.0.1/tent-status-no-redirect"
 
@@ -158,7 +160,8 @@ async def login(http: aiohttp.ClientSession, entity: str, path: Path,
     """
     saved = config_file.load(path) or {}
     pending = saved.get("pending")
-    if options.wait and isinstance(pending, dict) and saved.get("entity") in (entity, entity.rstrip("/")):
+    pending_entity = (pending.get("login") or saved).get("entity") if isinstance(pending, dict) else None
+    if options.wait and isinstance(pending, dict) and pending_entity in (entity, entity.rstrip("/")):
         options.say(f"Waiting for the pending request: approve at {pending['approve_url']} "
                     f"(code {pending['code']})")
         return await _finish_request(http, path, saved, options, on_disk=True)
@@ -187,17 +190,19 @@ async def _login_by_request(session: TentSession, meta: Meta, requests_url: str,
     if not isinstance(entry, dict) or not isinstance(entry.get("stamp"), int | str):
         raise ClientError("the server's answer to the authorization request has no stamp")
     approve_url = entry.get("approve_url") or requests_url
-    cfg = _base_config(meta, app_id, app_creds)
-    cfg["pending"] = {"url": f"{requests_url.rstrip('/')}/{entry['stamp']}", "code": code,
-                      "approve_url": approve_url}
+    base = _base_config(meta, app_id, app_creds)
+    pending = {"url": f"{requests_url.rstrip('/')}/{entry['stamp']}", "code": code,
+               "approve_url": approve_url, "login": base}
     options.say(f"Approve this app at {approve_url} (code {code})")
     if not options.wait:
-        # Saved only now: a login that waits must not replace a working one until it succeeds.
-        config_file.save(path, cfg)
+        # Beside the saved login, never in its place: a working token keeps working until
+        # the new one is approved.
+        saved = config_file.load(path) or {}
+        config_file.save(path, {**saved, "pending": pending})
         options.say("Once approved, any `tent status` command finishes the login "
                     "(or run `tent status login ENTITY` again to wait for it).")
-        return cfg
-    return await _finish_request(session.http, path, cfg, options, on_disk=False)
+        return {**base, "pending": pending}
+    return await _finish_request(session.http, path, {"pending": pending}, options, on_disk=False)
 
 
 _ENDINGS = {"no": "the owner denied this app",
@@ -220,9 +225,11 @@ def _settle(path: Path, cfg: dict[str, Any], entry: Any, on_disk: bool) -> bool:
     entry = entry if isinstance(entry, dict) else {}
     result = entry.get("result")
     if result == "yes":
-        cfg.pop("pending", None)
-        cfg["token"] = {**_credentials(entry.get("credentials")), "token_type": TOKEN_TYPE}
-        config_file.save(path, cfg)
+        approved = {**_pending_login(cfg), "token": {**_credentials(entry.get("credentials")),
+                                                     "token_type": TOKEN_TYPE}}
+        config_file.save(path, approved)  # only now does the saved login change
+        cfg.clear()
+        cfg.update(approved)
         return True
     if result in _ENDINGS:
         _drop_pending(path, cfg, on_disk)
@@ -230,8 +237,18 @@ def _settle(path: Path, cfg: dict[str, Any], entry: Any, on_disk: bool) -> bool:
     return False
 
 
+def _pending_login(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The configuration the pending request will become (files of older versions kept it at
+    the top level)."""
+    login = cfg["pending"].get("login")
+    if isinstance(login, dict):
+        return dict(login)
+    return {k: v for k, v in cfg.items() if k not in ("pending", "token")}
+
+
 def _pending_session(http: aiohttp.ClientSession, cfg: dict[str, Any]) -> TentSession:
-    return TentSession(http, cfg.get("servers") or [], as_hawk(cfg["app_credentials"]), cfg["app_id"])
+    login = _pending_login(cfg)
+    return TentSession(http, login.get("servers") or [], as_hawk(login["app_credentials"]), login["app_id"])
 
 
 async def check_pending(http: aiohttp.ClientSession, path: Path, cfg: dict[str, Any]) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from tent.auth.hawk import Credentials, sign_request, verify_response
 POST_MEDIA_TYPE = "application/vnd.tent.post.v0+json"
 FEED_MEDIA_TYPE = "application/vnd.tent.posts-feed.v0+json"
 USER_AGENT = "tent-status/0.1 (Tent v0.3 command-line client)"
+REVOKED = "this app's access was revoked: run `tent status login` again"
 # A command-line client should never hang forever on a dead server, nor give up on a slow one.
 DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=10)
 
@@ -214,6 +215,8 @@ class TentSession:
                 continue  # our clock was off; retry once with the server's time
             if auth is not None:
                 self._check_signature(reply, auth, method, url)
+                if reply.status in (401, 403) and "Unidentified id" in error_message(reply):
+                    raise ClientError(REVOKED)
             return _checked(reply) if check else reply
         raise AssertionError("unreachable")
 

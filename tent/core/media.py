@@ -81,3 +81,20 @@ def accept_matches(accept: str | None, content_type: str) -> float:
         if candidate in ("*/*", mime, f"{major}/*"):
             best = max(best, q)
     return best
+
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+def prefers_html(accept: str | None) -> bool:
+    """A browser's `Accept` (text/html named, and ranked above anything JSON could match)
+    gets a post's HTML page; Tent media types, `*/*` and no `Accept` get JSON (D-22)."""
+    if not accept:
+        return False
+    html_q, json_q = 0.0, 0.0
+    for mime, q in _accept_entries(accept):
+        if mime in HTML_TYPES:
+            html_q = max(html_q, q)
+        elif mime in (POST, *LIST_TYPES, "application/json", "application/*", "*/*"):
+            json_q = max(json_q, q)
+    return html_q > json_q

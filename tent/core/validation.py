@@ -195,7 +195,9 @@ CONTENT_SCHEMAS: dict[str, dict[str, Field]] = {
     "meta": {
         "entity": _str(True, uri=True),
         "previous_entities": _arr(_URI),
-        "profile": _obj({"name": _str(), "bio": _str(), "website": _str(), "location": _str()}),
+        "profile": _obj(
+            {"name": _str(), "bio": _str(), "website": _str(), "location": _str(), "avatar_digest": _str()}
+        ),
         "servers": _arr(
             _obj(
                 {

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 LEASE_MS = 60_000
 IDLE_WAIT = 30.0
 FAILURE_BASE = "https://tent.io/types/delivery-failure/v0#"
+GAVE_UP = "gave_up: the owner gave up on this delivery"  # tent.core.reasons reads the code
 
 
 def failure_post(
@@ -244,6 +245,14 @@ class Outbox:
             error,
             delay,
         )
+
+    async def give_up(self, delivery_id: int) -> Delivery | None:
+        """The owner stops a pending delivery: it fails for good, and is reported like one the
+        worker gave up on (a delivery-failure post when the recipient was mentioned)."""
+        d = await self.store.give_up(delivery_id, GAVE_UP)
+        if d is not None:
+            await self._report(d, "permanent", "delivery_failed")
+        return d
 
     async def _report(self, d: Delivery, status: str, reason: str) -> None:
         """A delivery-failure post, for recipients the failed post mentions (§7.9, D-45)."""

@@ -49,8 +49,12 @@ def _quote_filename(name: str) -> str:
 
 
 async def attachment(request: web.Request) -> web.StreamResponse:
+    return await serve(request, settings_of(request).path_prefix + "/attachments/")
+
+
+async def serve(request: web.Request, prefix: str) -> web.StreamResponse:
+    """The bytes at `prefix` + entity/digest, for whoever the request's principal is."""
     settings, principal = settings_of(request), principal_of(request)
-    prefix = settings.path_prefix + "/attachments/"
     raw = request.raw_path.split("?", 1)[0]
     entity_raw, _, digest = raw[len(prefix) :].rpartition("/")
     entity = unquote_plus(entity_raw)

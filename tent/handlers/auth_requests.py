@@ -20,7 +20,7 @@ from tent.core.errors import NotFound, TentError, Unauthorized
 from tent.core.input_safety import bounded_int, parse_json
 from tent.core.posts import now_ms
 from tent.core.principal import Principal
-from tent.handlers import owner
+from tent.handlers import owner, pages
 from tent.handlers.beacon import TURF_VERIFIER
 from tent.handlers.common import AUTH_STORE, int_param, json_response, posts_of, principal_of, settings_of
 from tent.http_input import read_body
@@ -228,5 +228,9 @@ async def decide_api(request: web.Request) -> web.Response:
 async def decide_page(request: web.Request) -> web.Response:
     """POST from the owner page's Approve / Deny buttons."""
     form = await owner.check_form(request)
-    await settle(request, _stamp(request), form.get("decision") == "approve")
-    raise web.HTTPSeeOther(owner.path(request, "/owner"))
+    approve = form.get("decision") == "approve"
+    entry = await settle(request, _stamp(request), approve)
+    name = str((entry.request.get("app") or {}).get("name") or "the app")
+    response = web.HTTPSeeOther(owner.path(request, "/owner"))
+    pages.set_flash(response, request, form["csrf"], f"{'Approved' if approve else 'Denied'} {name}.")
+    raise response

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import html
-
 from aiohttp import web
 
 import tent
 from tent.core.errors import NotFound
 from tent.core.posts import META_TYPE
+from tent.handlers import public
 from tent.handlers.common import json_response, post_url, posts_of, settings_of
 
 META_REL = "https://tent.io/rels/meta-post"
@@ -28,17 +27,7 @@ async def entity_root(request: web.Request) -> web.Response:
     headers = {"Link": f'<{url}>; rel="{META_REL}"'}
     if request.method == "HEAD":
         return web.Response(headers=headers, content_type="text/html")
-    entity = html.escape(settings_of(request).entity)
-    href = html.escape(url)
-    page = (
-        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
-        f"<title>{entity}</title>"
-        f'<link href="{href}" rel="{META_REL}" />'
-        "</head><body>"
-        f"<h1>{entity}</h1><p>This is a Tent entity. Point a Tent app at this address.</p>"
-        "</body></html>\n"
-    )
-    return web.Response(text=page, content_type="text/html", headers=headers)
+    return await public.entity_page(request, url, headers)
 
 
 async def server_info(request: web.Request) -> web.Response:
@@ -54,6 +43,7 @@ async def server_info(request: web.Request) -> web.Response:
             # Extension: where apps without a browser ask for authorization (README).
             "authorization_requests": f"{settings.root}/oauth/requests",
             "owner_page": f"{settings.root}/owner",
+            "deliveries": f"{settings.root}/deliveries",
         },
         public=True,
     )

@@ -21,6 +21,7 @@ from tent.delivery.federation import RELATIONSHIP_INITIAL, RelationshipFailed
 from tent.handlers.common import (
     FEDERATION,
     FEDERATION_STORE,
+    OUTBOX,
     PUBLISHER,
     json_response,
     posts_of,
@@ -138,13 +139,21 @@ def _owner(principal: Principal) -> None:
 
 
 async def deliveries(request: web.Request) -> web.Response:
-    """GET /deliveries?post=ID: every recipient of that post of ours and where it stands."""
+    """GET /deliveries?post=ID: every recipient of that post of ours and where it stands.
+    The owner sees any post's; an app sees those of posts it may read (so a client can tell
+    its user who has not got a post yet)."""
     principal = principal_of(request)
-    _owner(principal)
     post_id = request.query.get("post")
     if not post_id:
+        _owner(principal)
         raise TentError("post required")
     entity = request.query.get("entity") or settings_of(request).entity
+    if not principal.can_write_type(APP_AUTH_TYPE):
+        if principal.kind != "authorized_app":
+            _owner(principal)
+        post = await posts_of(request).get(entity, post_id)
+        if post is None or not principal.can_read(post, settings_of(request).entity):
+            raise NotFound()
     rows = await request.app[FEDERATION_STORE].for_post(entity, post_id)
     return json_response(request, {"post": post_id, "deliveries": [d.as_json() for d in rows]})
 
@@ -157,6 +166,19 @@ async def retry(request: web.Request) -> web.Response:
     except TentError:
         raise NotFound() from None
     row = await request.app[FEDERATION_STORE].retry_now(delivery_id, now_ms())
+    if row is None:
+        raise NotFound()
+    return json_response(request, row.as_json())
+
+
+async def give_up(request: web.Request) -> web.Response:
+    """POST /deliveries/{id}/give-up: stop a pending delivery (reported like any failure)."""
+    _owner(principal_of(request))
+    try:
+        delivery_id = int(request.match_info["id"])
+    except ValueError:
+        raise NotFound() from None
+    row = await request.app[OUTBOX].give_up(delivery_id)  # type: ignore[attr-defined]
     if row is None:
         raise NotFound()
     return json_response(request, row.as_json())

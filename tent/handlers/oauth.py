@@ -97,13 +97,7 @@ async def authorize(request: web.Request) -> web.StreamResponse:
     types, scopes = grants.requested_grant(app)
     hidden = {"client_id": app["id"], "csrf": csrf, **({"state": state} if state is not None else {})}
     return pages.consent_page(
-        app,
-        types,
-        scopes,
-        action=request.path,
-        hidden=hidden,
-        entity=settings.entity,
-        redirect_uri=redirect_uri,
+        request, app, types, scopes, action=request.path, hidden=hidden, redirect_uri=redirect_uri
     )
 
 

@@ -1,5 +1,5 @@
-"""The owner's browser session: sign-in with the passphrase, sign-out, and the page of
-pending authorization requests.
+"""The owner's browser session: sign-in with the passphrase and sign-out (the pages
+themselves are in `owner_app`).
 
 The cookie is HttpOnly and SameSite=Lax (the OAuth redirect from an app's site is a
 top-level GET and must carry it); every form POST also carries a per-session CSRF token.
@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import logging
 import secrets
-from html import escape
 
 from aiohttp import web
 
@@ -25,7 +24,6 @@ from tent.handlers.client_address import client_address
 from tent.handlers.common import AUTH_STORE, POSTS, settings_of
 from tent.http_input import reading_body
 from tent.store import db
-from tent.store.auth import AuthRequest
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +81,9 @@ async def passphrase_hash(request: web.Request) -> str | None:
 async def login_form(
     request: web.Request, next_url: str, *, error: str | None = None, status: int = 200
 ) -> web.Response:
-    settings = settings_of(request)
     return pages.login_page(
+        request,
         next_url,
-        settings.entity,
         action=path(request, "/owner/login"),
         error=error,
         status=status,
@@ -146,69 +143,3 @@ async def logout(request: web.Request) -> web.Response:
     response = web.HTTPSeeOther(path(request, "/owner"))
     response.del_cookie(COOKIE, path=settings_of(request).path_prefix or "/")
     raise response
-
-
-def _request_item(entry: AuthRequest, csrf: str, action: str) -> str:
-    req = entry.request
-    app = req.get("app") or {}
-    types = req.get("types") or {}
-    details = pages.describe_app({"content": app}, types, req.get("scopes") or [])
-    extra = ""
-    if req.get("code") is not None:
-        extra += f'<p>Code shown by the app: <strong class="code">{escape(str(req["code"]))}</strong></p>'
-    if req.get("msg"):
-        extra += f"<p>Message: {escape(str(req['msg']))}</p>"
-    return (
-        f'<li class="request" data-stamp="{entry.stamp}">{_turf_line(entry)}{details}{extra}'
-        f'<form method="post" action="{escape(action)}/{entry.stamp}">'
-        f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
-        '<button class="approve" type="submit" name="decision" value="approve">Approve</button>'
-        '<button class="deny" type="submit" name="decision" value="deny">Deny</button>'
-        "</form></li>"
-    )
-
-
-def _turf_line(entry: AuthRequest) -> str:
-    """The site the request claims to come from, and whether its signed manifest proved it."""
-    turf, entity = entry.request.get("turf"), entry.request.get("entity")
-    if not turf:
-        return ""
-    who = f' <span class="muted">(for {escape(str(entity))})</span>'
-    if entry.turf_verified:
-        return f'<p class="turf verified">{escape(str(turf))} — verified{who}</p>'
-    return (
-        f'<p class="turf unverified">claims {escape(str(turf))} — not verified: '
-        f"{escape(entry.turf_reason or 'unknown reason')}{who}</p>"
-    )
-
-
-async def dashboard(request: web.Request) -> web.Response:
-    """Pending authorization requests (seeing them moves them from `sent` to `got`)."""
-    csrf = await session_csrf(request)
-    if csrf is None:
-        return await login_form(request, path(request, "/owner"))
-    store = request.app[AUTH_STORE]
-    now = now_ms()
-    entries = await store.list_requests(now, before=None, since=None, limit=100)
-    pending = [e for e in entries if e.result in ("sent", "got")]
-    await store.mark_got([e.stamp for e in pending if e.result == "sent"], now)
-    decided = [e for e in entries if e.result not in ("sent", "got")][:20]
-    action = path(request, "/owner/requests")
-    body = (
-        f"<h1>{escape(settings_of(request).entity)}</h1><h2>Apps asking for access</h2>"
-        + (
-            '<ul id="pending">' + "".join(_request_item(e, csrf, action) for e in pending) + "</ul>"
-            if pending
-            else '<p class="muted" id="pending">No pending requests.</p>'
-        )
-        + "<h2>Recent decisions</h2><ul>"
-        + "".join(
-            f"<li>{escape(str((e.request.get('app') or {}).get('name', '')))}: {escape(e.result)}</li>"
-            for e in decided
-        )
-        + "</ul>"
-        f'<form method="post" action="{escape(path(request, "/owner/logout"))}">'
-        f'<input type="hidden" name="csrf" value="{escape(csrf)}"><button type="submit">Sign out</button>'
-        "</form>"
-    )
-    return pages.page("Owner", body)

@@ -1,52 +1,85 @@
-"""The few HTML pages the owner sees: sign-in, app approval, pending authorization requests.
+"""Server-rendered HTML: Jinja2 templates under `tent/templates/` (autoescaped), one
+stylesheet, and the security headers every page carries.
 
-Plain server-rendered HTML with every value escaped; no scripts, so a strict
-Content-Security-Policy can forbid them.
+Pages need no script: a strict Content-Security-Policy forbids them, except a page that asks
+for one small inline script, which gets a fresh nonce (the compose form's character count).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
-from collections.abc import Iterable
-from html import escape
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
+import aiohttp_jinja2
+import jinja2
 from aiohttp import web
 
+from tent.core.describe import describe_scope, describe_types, type_label
+from tent.handlers.common import settings_of
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+STYLESHEET = Path(__file__).resolve().parent.parent / "static" / "tent.css"
+STYLE_PATH = "/style.css"
+FLASH_COOKIE = "tent_flash"
+
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self';"
-    " frame-ancestors 'none'",
     "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
 
-_STYLE = """
-body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#222}
-h1{font-size:1.4rem} .app{border:1px solid #ccc;border-radius:8px;padding:1rem;margin:1rem 0}
-.types li{font-family:monospace} .muted{color:#666} form.inline{display:inline}
-button{font-size:1rem;padding:.5rem 1.2rem;margin-right:.5rem;border-radius:6px;border:1px solid #888}
-button.approve{background:#1a7f37;color:#fff;border-color:#1a7f37} button.deny{background:#fff}
-input[type=password]{font-size:1rem;padding:.4rem;width:100%;box-sizing:border-box}
-.error{color:#b00} .turf.verified{color:#1a7f37} .turf.unverified{color:#b00}
-"""
+
+def csp(*, form_target: str | None = None, nonce: str | None = None) -> str:
+    """Nothing but our own stylesheet and images; forms post to us (and, on the consent page,
+    lead on to the app's redirect target); a script only with this response's nonce."""
+    parts = [
+        "default-src 'none'",
+        "style-src 'self'",
+        "img-src 'self'",
+        "form-action 'self'" + (f" {form_target}" if form_target else ""),
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    ]
+    if nonce:
+        parts.append(f"script-src 'nonce-{nonce}'")
+    return "; ".join(parts)
 
 
-def page(title: str, body: str, status: int = 200, *, form_target: str | None = None) -> web.Response:
-    """`form_target`: one more place forms may lead to (the redirect after an OAuth decision
-    counts as the form's destination for Content-Security-Policy `form-action`)."""
-    html = (
-        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f'<meta name="viewport" content="width=device-width"><title>{escape(title)}</title>'
-        f"<style>{_STYLE}</style></head><body>{body}</body></html>\n"
+def when(ms: Any) -> str:
+    """A time the owner can read, with its timezone."""
+    if not isinstance(ms, int):
+        return ""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def setup(app: web.Application) -> None:
+    env = aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
-    headers = dict(SECURITY_HEADERS)
-    if form_target:
-        headers["Content-Security-Policy"] = headers["Content-Security-Policy"].replace(
-            "form-action 'self';", f"form-action 'self' {form_target};"
-        )
-    return web.Response(text=html, status=status, content_type="text/html", headers=headers)
+    env.filters["when"] = when
+    env.filters["type_label"] = type_label
+    env.filters["describe_types"] = describe_types
+    env.filters["scope_words"] = describe_scope
+    env.filters["urlpart"] = lambda value: quote(str(value), safe="")
+    env.filters["href"] = safe_href
+
+
+def safe_href(value: Any) -> str:
+    """Only web links: an app or a peer could name a `javascript:` URL as its address."""
+    text = str(value or "")
+    return text if text.lower().startswith(("http://", "https://")) else ""
 
 
 def csp_source(uri: str) -> str:
@@ -57,84 +90,113 @@ def csp_source(uri: str) -> str:
     return f"{parts.scheme}:" if re.fullmatch(r"[a-zA-Z][a-zA-Z0-9+.-]*", parts.scheme or "") else ""
 
 
-def _list(items: Iterable[str], empty: str) -> str:
-    items = list(items)
-    if not items:
-        return f'<p class="muted">{escape(empty)}</p>'
-    return '<ul class="types">' + "".join(f"<li>{escape(i)}</li>" for i in items) + "</ul>"
+def _flash_mac(secret: str, message: str) -> str:
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def describe_app(app: dict[str, Any], types: dict[str, list[str]], scopes: list[str]) -> str:
-    content = app.get("content") or {}
-    return (
-        f'<div class="app"><h2 id="app-name">{escape(str(content.get("name", "")))}</h2>'
-        f'<p><a id="app-url" href="{escape(str(content.get("url", "")))}">'
-        f"{escape(str(content.get('url', '')))}</a></p>"
-        + (f"<p>{escape(str(content['description']))}</p>" if content.get("description") else "")
-        + '<h3>It wants to read</h3><div id="read-types">'
-        + _list(types.get("read", []), "nothing")
-        + '</div><h3>It wants to read and write</h3><div id="write-types">'
-        + _list(types.get("write", []), "nothing")
-        + "</div>"
-        + '<h3>Extra rights</h3><div id="scopes">'
-        + _list(scopes, "none")
-        + "</div></div>"
+def set_flash(response: web.StreamResponse, request: web.Request, secret: str, message: str) -> None:
+    """A one-time message for the next page, bound to the session (its CSRF token signs it,
+    so another site cannot plant words on the owner's pages)."""
+    value = quote(message, safe="") + "." + _flash_mac(secret, message)
+    path = settings_of(request).path_prefix or "/"
+    response.set_cookie(FLASH_COOKIE, value, path=path, httponly=True, samesite="Strict", max_age=120)
+
+
+def take_flash(request: web.Request, secret: str | None) -> str | None:
+    raw = request.cookies.get(FLASH_COOKIE)
+    if not raw or secret is None or "." not in raw:
+        return None
+    encoded, _, mac = raw.rpartition(".")
+    message = unquote(encoded)
+    return message if hmac.compare_digest(mac, _flash_mac(secret, message)) else None
+
+
+def render(
+    request: web.Request,
+    template: str,
+    context: dict[str, Any],
+    *,
+    status: int = 200,
+    form_target: str | None = None,
+    script: bool = False,
+    public: bool = False,
+) -> web.Response:
+    settings = settings_of(request)
+    nonce = secrets.token_urlsafe(18) if script else None
+    full = {
+        "prefix": settings.path_prefix,
+        "entity": settings.entity,
+        "style_url": settings.path_prefix + STYLE_PATH,
+        "nonce": nonce,
+        "csrf": None,
+        "flash": None,
+        "nav": None,
+        **context,
+    }
+    response = aiohttp_jinja2.render_template(template, request, full, status=status)
+    response.headers.update(SECURITY_HEADERS)
+    response.headers["Content-Security-Policy"] = csp(form_target=form_target, nonce=nonce)
+    if public:
+        response.headers["Cache-Control"] = "public, max-age=0, must-revalidate"
+        response.headers["Vary"] = "Accept"
+    if FLASH_COOKIE in request.cookies:
+        response.del_cookie(FLASH_COOKIE, path=settings.path_prefix or "/")
+    return response
+
+
+async def stylesheet(request: web.Request) -> web.Response:
+    return web.Response(
+        body=_STYLE_BYTES,
+        content_type="text/css",
+        charset="utf-8",
+        headers={
+            "Cache-Control": "public, max-age=3600",
+            "ETag": _STYLE_ETAG,
+            "X-Content-Type-Options": "nosniff",
+        },
     )
 
 
+_STYLE_BYTES = STYLESHEET.read_bytes()
+_STYLE_ETAG = '"' + hashlib.sha256(_STYLE_BYTES).hexdigest()[:32] + '"'
+
+
 def login_page(
+    request: web.Request,
     next_url: str,
-    entity: str,
     *,
     action: str,
     error: str | None = None,
     status: int = 200,
     configured: bool = True,
 ) -> web.Response:
-    if not configured:
-        return page(
-            "Sign in",
-            f'<h1>{escape(entity)}</h1><p class="error">No owner passphrase is set. '
-            "Set one on the server with <code>tent passphrase</code>, then reload this page.</p>",
-            status,
-        )
-    message = f'<p class="error">{escape(error)}</p>' if error else ""
-    return page(
-        "Sign in",
-        (
-            f"<h1>Sign in to {escape(entity)}</h1>{message}"
-            f'<form method="post" action="{escape(action)}">'
-            f'<input type="hidden" name="next" value="{escape(next_url)}">'
-            '<input type="text" name="username" value="owner" autocomplete="username" hidden>'
-            '<p><label>Passphrase <input type="password" name="passphrase" autofocus '
-            'autocomplete="current-password" required></label></p>'
-            '<p><button class="approve" type="submit">Sign in</button></p></form>'
-        ),
-        status,
+    return render(
+        request,
+        "login.html",
+        {"next_url": next_url, "action": action, "error": error, "configured": configured},
+        status=status,
     )
 
 
 def consent_page(
+    request: web.Request,
     app: dict[str, Any],
     types: dict[str, list[str]],
     scopes: list[str],
     *,
     action: str,
     hidden: dict[str, str],
-    entity: str,
     redirect_uri: str,
 ) -> web.Response:
-    fields = "".join(
-        f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">' for k, v in hidden.items()
-    )
-    return page(
-        "Authorize app",
-        (
-            f"<h1>An app asks to use {escape(entity)}</h1>"
-            + describe_app(app, types, scopes)
-            + f'<form method="post" action="{escape(action)}">{fields}'
-            '<button class="approve" type="submit" name="decision" value="approve">Approve</button>'
-            '<button class="deny" type="submit" name="decision" value="deny">Deny</button></form>'
-        ),
+    return render(
+        request,
+        "consent.html",
+        {
+            "app": app.get("content") or {},
+            "types": types,
+            "scopes": scopes,
+            "action": action,
+            "hidden": hidden,
+        },
         form_target=csp_source(redirect_uri) or None,
     )

@@ -126,21 +126,42 @@ async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
         yield chunk
 
 
+async def next_part(reader: MultipartReader) -> BodyPartReader | None:
+    try:
+        with reading_body():
+            part = await reader.next()
+    except (ValueError, AssertionError, KeyError) as exc:
+        raise TentError(f"Malformed multipart body: {exc}") from None
+    if part is not None and not isinstance(part, BodyPartReader):
+        raise TentError("Nested multipart parts are not supported")
+    return part
+
+
+async def stage_file(blobs: BlobStore, part: BodyPartReader, max_size: int) -> tuple[Upload, dict[str, Any]]:
+    """Stream one file part into staging (never whole in memory), with its attachment entry
+    (D-21). The API's multipart posts and the owner's upload forms both come through here;
+    the caller files the staged bytes (`blobs.commit`) once the whole body is accepted."""
+    field_name, filename, part_type = attachment_part(part)
+    try:
+        with reading_body():
+            stored = await blobs.stage(_chunks(part), max_size, now_ms())
+    except TooLarge:
+        raise TentError(f"Attachment too large: at most {max_size} bytes", 413) from None
+    return stored, {
+        "category": _INDEX_SUFFIX.sub("", field_name) or "attachment",
+        "content_type": part_type,
+        "name": filename,
+        "digest": stored.digest,
+        "size": stored.size,
+    }
+
+
 async def _file_parts(post_input: PostInput) -> AsyncIterator[BodyPartReader]:
     """The parts after the post that carry a file; once the body is all read, its payload
     hash is checked (403 on a mismatch) before the caller may commit anything."""
     if post_input.reader is None:
         return
-    while True:
-        try:
-            with reading_body():
-                part = await post_input.reader.next()
-        except (ValueError, AssertionError, KeyError) as exc:
-            raise TentError(f"Malformed multipart body: {exc}") from None
-        if part is None:
-            break
-        if not isinstance(part, BodyPartReader):
-            raise TentError("Nested multipart parts are not supported")
+    while (part := await next_part(post_input.reader)) is not None:
         if media.parse_media_type(part.headers.get("Content-Type")).mime == media.POST:
             raise TentError("Only one post part is allowed")
         yield part
@@ -162,22 +183,9 @@ async def read_uploads(request: web.Request, post_input: PostInput, max_size: in
     staged: list[Upload] = []
     try:
         async for part in _file_parts(post_input):
-            field_name, filename, part_type = attachment_part(part)
-            try:
-                with reading_body():
-                    stored = await blobs.stage(_chunks(part), max_size, now_ms())
-            except TooLarge:
-                raise TentError(f"Attachment too large: at most {max_size} bytes", 413) from None
+            stored, entry = await stage_file(blobs, part, max_size)
             staged.append(stored)
-            uploads.append(
-                {
-                    "category": _INDEX_SUFFIX.sub("", field_name) or "attachment",
-                    "content_type": part_type,
-                    "name": filename,
-                    "digest": stored.digest,
-                    "size": stored.size,
-                }
-            )
+            uploads.append(entry)
         await blobs.commit(staged)
     except BaseException:
         await blobs.discard(staged)

@@ -9,23 +9,16 @@ from urllib.parse import unquote_plus
 
 from aiohttp import web
 
-from tent import grants
+from tent import grants, posting
 from tent.auth.payload import checks_payload_while_streaming
 from tent.core import media
 from tent.core.errors import NotFound, TentError, Unauthorized
 from tent.core.feed import FeedQuery, page_links, parse_feed_query, parse_profiles
-from tent.core.posts import (
-    build_delete_post,
-    build_import,
-    build_new_post,
-    build_new_version,
-    now_ms,
-    restrict_permissions,
-)
+from tent.core.posts import build_import, now_ms, restrict_permissions
 from tent.core.principal import Principal, is_public
 from tent.core.render import render_mention_item, render_post, render_version_item
 from tent.core.types import PostType
-from tent.handlers import attachments, federation, oauth, proxy
+from tent.handlers import attachments, federation, oauth, proxy, public
 from tent.handlers.common import (
     FEDERATION,
     PUBLISHER,
@@ -75,9 +68,9 @@ async def new_post(request: web.Request) -> web.Response:
     post_input = await read_post(request, authorize)
     post_type = post_input.post_type
     body = await resolve_attachments(request, post_input, principal, settings.entity)
-    body = restrict_permissions(body, principal.has_scope("permissions"))
     store = posts_of(request)
     if post_type.base_version == APP_TYPE_BASE:
+        body = restrict_permissions(body, principal.has_scope("permissions"))
         # Registration: the app post plus the app credentials it fetches through the Link.
         app_post, creds = grants.build_app_registration(body, entity=settings.entity, app=principal.app)
         await grants.store_posts(store, app_post, creds)
@@ -85,9 +78,9 @@ async def new_post(request: web.Request) -> web.Response:
         response.headers["Link"] = oauth.credentials_link(request, creds)
         return response
     if post_type.base_version == APP_AUTH_TYPE_BASE:
+        body = restrict_permissions(body, principal.has_scope("permissions"))
         return await _direct_grant(request, body, principal)
-    post = build_new_post(body, entity=settings.entity, now=now_ms(), app=principal.app)
-    await request.app[PUBLISHER].publish(post)
+    post = await posting.create_post(request.app[PUBLISHER], settings, body, principal)
     return post_response(request, post, principal)
 
 
@@ -159,9 +152,7 @@ async def put_post(request: web.Request) -> web.Response:
         return await federation.receive_notification(request, post_input, entity, post_id)
     assert latest is not None
     body = await resolve_attachments(request, post_input, principal, settings.entity)
-    body = restrict_permissions(body, principal.has_scope("permissions"))
-    post = build_new_version(body, latest, now=now_ms(), app=principal.app)
-    await request.app[PUBLISHER].publish(post, new=False)
+    post = await posting.new_version(request.app[PUBLISHER], body, latest, principal)
     return post_response(request, post, principal)
 
 
@@ -175,20 +166,15 @@ async def delete_post(request: web.Request) -> web.Response:
         raise NotFound()
     if not principal.may_update(post, post["type"]):
         raise Unauthorized(401 if principal.is_anonymous else 403)
-    record = None
-    if entity == settings.entity and request.headers.get("Create-Delete-Post", "true") != "false":
-        record = build_delete_post(post, version=version, now=now_ms(), app=principal.app)
-    async with store.pool.acquire() as conn, conn.transaction():
-        if version is None:
-            await store.delete_post(entity, post_id, conn)
-        else:
-            await store.delete_version(entity, post_id, version, conn)
-        if record is not None:
-            await request.app[PUBLISHER].publish(record, conn=conn)
-        if version is None and entity == settings.entity and post["type"].startswith(RELATIONSHIP_BASE):
-            for mention in post.get("mentions") or []:  # our side of a relationship is gone
-                if mention.get("entity"):
-                    await request.app[FEDERATION].relationship_removed(mention["entity"], conn)
+    record = await posting.delete_post(
+        request.app[PUBLISHER],
+        settings,
+        post,
+        principal,
+        version=version,
+        record=request.headers.get("Create-Delete-Post", "true") != "false",
+        federation=request.app[FEDERATION],
+    )
     if record is None:
         return web.Response(status=200)
     return post_response(request, record, principal)
@@ -279,6 +265,8 @@ async def get_post(request: web.Request) -> web.Response:
     version = None if version in (None, "latest") else version
     if await proxy.should_proxy(request, entity, post_id, version):
         return await proxy.post(request, entity, post_id)
+    if media.prefers_html(request.headers.get("Accept")):
+        return await public.post_page(request, entity, post_id)
     representation = media.choose_post_representation(request.headers.get("Accept"))
     if representation != media.POST:
         return await _post_list(request, entity, post_id, representation)

@@ -44,6 +44,7 @@ class AuthRequest:
     credentials_id: str | None
     turf_verified: bool | None = None
     turf_reason: str | None = None
+    updated_at: int | None = None  # when the result last changed (the owner's decision)
 
     @classmethod
     def _from_row(cls, row: asyncpg.Record) -> AuthRequest:
@@ -56,6 +57,7 @@ class AuthRequest:
             row["credentials_id"],
             row["turf_verified"],
             row["turf_reason"],
+            row["updated_at"],
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -67,7 +69,9 @@ class AuthRequest:
         return out
 
 
-_REQUEST_COLUMNS = "stamp, app_id, request, result, expire_at, credentials_id, turf_verified, turf_reason"
+_REQUEST_COLUMNS = (
+    "stamp, app_id, request, result, expire_at, credentials_id, turf_verified, turf_reason, updated_at"
+)
 
 
 class AuthStore:
@@ -108,6 +112,35 @@ class AuthStore:
             entity, peer,
         )
         return tuple(r["group_id"] for r in rows)
+
+    # -- the owner's view of apps ---------------------------------------------------------
+
+    async def grants(self, entity: str) -> list[dict[str, Any]]:
+        """Every current grant (app-auth post) with the app it authorizes and when its key was
+        last used, newest first: OAuth approvals and authorization requests alike."""
+        rows = await self.pool.fetch(
+            "SELECT g.data AS grant, a.data AS app, u.last_used_at FROM posts g"
+            " LEFT JOIN posts a ON a.entity = g.entity AND a.latest AND a.post_id ="
+            "  (SELECT m->>'post' FROM jsonb_array_elements(g.data->'mentions') m"
+            "   WHERE m->>'type' LIKE 'https://tent.io/types/app/v0%' LIMIT 1)"
+            " LEFT JOIN LATERAL (SELECT max(cu.last_used_at) AS last_used_at FROM credential_use cu"
+            "  WHERE cu.credentials_id IN (SELECT m->>'post' FROM jsonb_array_elements(g.data->'mentions') m"
+            "   WHERE m->>'type' LIKE 'https://tent.io/types/credentials/v0%')) u ON true"
+            " WHERE g.entity = $1 AND g.latest AND g.type_base = $2 ORDER BY g.received_at DESC",
+            entity,
+            APP_AUTH_BASE,
+        )
+        return [{"grant": r["grant"], "app": r["app"], "last_used_at": r["last_used_at"]} for r in rows]
+
+    async def note_use(self, uses: dict[str, int]) -> None:
+        await self.pool.execute(
+            "INSERT INTO credential_use (credentials_id, last_used_at)"
+            " SELECT * FROM unnest($1::text[], $2::bigint[])"
+            " ON CONFLICT (credentials_id) DO UPDATE SET last_used_at ="
+            " greatest(credential_use.last_used_at, excluded.last_used_at)",
+            list(uses),
+            list(uses.values()),
+        )
 
     # -- OAuth codes -------------------------------------------------------------------
 
@@ -215,7 +248,7 @@ class AuthStore:
         now = now_ns // 1_000_000
         result = "sent" if expire_at > now else "expire"
         row = await self.pool.fetchrow(
-            f"INSERT INTO auth_requests ({_REQUEST_COLUMNS}, updated_at)"
+            f"INSERT INTO auth_requests ({_REQUEST_COLUMNS})"
             " VALUES (GREATEST($1, (SELECT COALESCE(max(stamp), 0) + 1 FROM auth_requests)),"
             " $2, $3, $4, $5, NULL, $7, $8, $6)"
             f" RETURNING {_REQUEST_COLUMNS}",

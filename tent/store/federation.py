@@ -386,11 +386,31 @@ class FederationStore:
         )
         return int(result.split()[-1])
 
+    async def give_up(self, delivery_id: int, error: str) -> Delivery | None:
+        """A pending delivery no worker is sending right now becomes failed."""
+        row = await self.pool.fetchrow(
+            "UPDATE deliveries SET state = 'failed', last_error = $2"
+            " WHERE id = $1 AND state = 'pending' AND claimed_at IS NULL"
+            f" RETURNING {_DELIVERY_COLUMNS}",
+            delivery_id,
+            error,
+        )
+        return Delivery._from_row(row) if row else None
+
     async def for_post(self, entity: str, post_id: str) -> list[Delivery]:
         rows = await self.pool.fetch(
             f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE post_entity = $1 AND post_id = $2 ORDER BY id",
             entity,
             post_id,
+        )
+        return [Delivery._from_row(r) for r in rows]
+
+    async def open_deliveries(self, limit: int = 200) -> list[Delivery]:
+        """Pending and failed deliveries of every post, the most recent first."""
+        rows = await self.pool.fetch(
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE state IN ('pending', 'failed')"
+            " ORDER BY id DESC LIMIT $1",
+            limit,
         )
         return [Delivery._from_row(r) for r in rows]
 

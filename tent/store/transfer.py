@@ -33,6 +33,7 @@ ROW_TABLES: dict[str, tuple[str, str]] = {
     "auth_requests": ("auth_request", "stamp"),
     "oauth_codes": ("oauth_code", "code"),
     "owner_sessions": ("owner_session", "token_hash"),
+    "credential_use": ("credential_use", "credentials_id"),
 }
 POST_COLUMNS = {"seq", "latest", "latest_public", "data"}
 POST_DERIVED_COLUMNS = {

@@ -1,0 +1,103 @@
+"""Following and unfollowing other entities, and who follows us: subscription posts made
+through the same posting path as the API's, after discovery proved the entity exists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tent.config import Settings
+from tent.core.feed import parse_feed_query
+from tent.core.principal import OWNER
+from tent.core.statuses import (
+    FOLLOWED_TYPES,
+    SUBSCRIPTION,
+    followed_base,
+    followed_entity,
+    is_follow,
+    subscription_body,
+)
+from tent.core.validation import validate_post
+from tent.delivery.discovery import DiscoveryFailed
+from tent.delivery.federation import Federation
+from tent.posting import create_post, delete_post
+from tent.publish import Publisher
+from tent.store.posts import Page
+
+MAX_SUBSCRIPTIONS = 200
+
+
+class FollowFailed(Exception):
+    """Following is impossible; the message says why, in words."""
+
+
+@dataclass(slots=True)
+class Following:
+    entity: str
+    types: list[str] = field(default_factory=list)
+    since: int | None = None
+    name: str | None = None
+
+
+async def our_subscriptions(publisher: Publisher, settings: Settings) -> list[dict[str, Any]]:
+    query = parse_feed_query(
+        [("types", SUBSCRIPTION), ("entities", settings.entity), ("limit", str(MAX_SUBSCRIPTIONS))],
+        app_level=True,
+    )
+    page = await publisher.posts.feed(query, OWNER.feed_visibility(settings.entity), private_mentions=True)
+    assert isinstance(page, Page)
+    return [p for p in page.posts if is_follow(p)]
+
+
+async def followings(publisher: Publisher, settings: Settings) -> list[Following]:
+    out: dict[str, Following] = {}
+    for sub in await our_subscriptions(publisher, settings):
+        entity, base = followed_entity(sub), followed_base(sub)
+        if not entity or not base:
+            continue
+        f = out.setdefault(entity, Following(entity))
+        f.types.append(base)
+        f.since = min(f.since or sub["published_at"], sub["published_at"])
+    return sorted(out.values(), key=lambda f: f.entity)
+
+
+async def follow(federation: Federation, publisher: Publisher, settings: Settings, entity: str) -> Following:
+    """Subscribe to the entity's statuses and reposts; what exists already is kept."""
+    entity = entity.strip().rstrip("/")
+    if not entity.startswith(("http://", "https://")):
+        raise FollowFailed("An entity is a URL starting with https:// (or http://).")
+    try:
+        meta = await federation.discovery.meta(entity)
+    except DiscoveryFailed as exc:
+        federation.discovery.forget(entity)
+        raise FollowFailed(
+            f"{entity} is not a Tent entity we can reach: {exc}."
+        ) from None
+    entity = str((meta.get("content") or {}).get("entity") or entity)
+    if entity == settings.entity:
+        raise FollowFailed("That is you.")
+    existing = [s for s in await our_subscriptions(publisher, settings) if followed_entity(s) == entity]
+    covered = {followed_base(s) for s in existing}
+    for base in FOLLOWED_TYPES:
+        if base not in covered and "all" not in covered:
+            body, _ = validate_post(subscription_body(entity, base))
+            await create_post(publisher, settings, body, OWNER)
+    name = ((meta.get("content") or {}).get("profile") or {}).get("name")
+    return Following(entity, [*FOLLOWED_TYPES], name=name if isinstance(name, str) else None)
+
+
+async def unfollow(publisher: Publisher, settings: Settings, entity: str) -> int:
+    """Delete our status and repost subscriptions to the entity (a server's own subscription
+    to a peer's meta post is not ours to remove). Returns how many were deleted."""
+    gone = 0
+    for sub in await our_subscriptions(publisher, settings):
+        if followed_entity(sub) == entity:
+            await delete_post(publisher, settings, sub, OWNER)
+            gone += 1
+    return gone
+
+
+async def followers(publisher: Publisher) -> list[Following]:
+    """Entities subscribed to our posts, with the types they asked for."""
+    subscribers = await publisher.federation.subscribers()
+    return [Following(entity, sorted(set(types))) for entity, types in sorted(subscribers.items())]
