@@ -93,5 +93,6 @@ async def test_removing_the_relationship_cancels_everything_pending_but_deletes(
 
     d = await _state(alice, pending["id"], bob.entity)
     assert d["state"] == "cancelled" and d["last_error"] == "cancelled: the relationship was removed"
-    # the delete itself still goes to Bob
-    assert (await _state(alice, record["id"], bob.entity))["state"] == "pending"
+    # the delete itself still goes to Bob: never cancelled (whether its first attempt has
+    # already ended, and how, depends on timing)
+    assert (await _state(alice, record["id"], bob.entity))["state"] != "cancelled"
