@@ -4,38 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from tent.config import Settings, settings_from
-
-TENT = [sys.executable, "-m", "tent"]
-
-
-def _env(**values: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TENT_")}
-    env.update(values)
-    return env
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-async def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    proc = await asyncio.create_subprocess_exec(
-        *TENT, *args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
-    return subprocess.CompletedProcess(args, proc.returncode, out.decode(), err.decode())
+from tests.processes import TENT
+from tests.processes import free_port as _free_port
+from tests.processes import run_tent as _run
+from tests.processes import tent_env as _env
 
 
 async def test_credentials_json_prints_owner_app_credentials_once_created(new_database) -> None:
