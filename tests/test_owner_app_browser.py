@@ -8,12 +8,13 @@ from __future__ import annotations
 import re
 import socket
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import aiohttp
 
 from tent.handlers.common import FEDERATION_STORE
 from tests.browser_helpers import (
+    TOKEN_TYPE,
     MakeServer,
     assert_fits,
     browser,
@@ -35,6 +36,8 @@ __all__ = ["browser"]  # the fixture, used by name
 META = "https://tent.io/types/meta/v0#"
 STATUS_BASE = "https://tent.io/types/status/v0"
 SUBSCRIPTION = "https://tent.io/types/subscription/v0"
+GROUP = "https://tent.io/types/group/v0#"
+REPOST_BASE = "https://tent.io/types/repost/v0"
 HTML_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
 
@@ -352,3 +355,73 @@ async def test_a_visitor_sees_the_profile_public_posts_and_a_post_page_but_nothi
             async with http.get(url, headers={"Accept": accept} if accept else {}) as resp:
                 assert resp.status == 200 and resp.content_type == POST_MT, accept
                 assert (await resp.json())["post"]["id"] == public["id"]
+
+
+async def test_owner_pages_the_timeline_reposts_a_post_and_writes_to_a_group(
+    make_server: MakeServer, browser: BrowserContext
+) -> None:
+    tent = await owner_server(make_server)
+    written = [await tent.status(f"Status number {n}") for n in range(22)]
+    group = await tent.create(GROUP, {"name": "Family"}, permissions={"public": False})
+    page = await new_page(browser)
+    await sign_in_at(page, tent.base + "/owner")
+
+    newest = [await li.get_attribute("data-post") for li in await page.locator("#timeline li.post").all()]
+    assert newest == [p["id"] for p in reversed(written)][:20], "the newest page, newest first"
+    async with page.expect_navigation():
+        await page.click("#older")
+    older = [await li.get_attribute("data-post") for li in await page.locator("#timeline li.post").all()]
+    assert older == [written[1]["id"], written[0]["id"]], "the rest, with no overlap"
+    assert (
+        await page.locator("#older").count() == 0
+        and await page.locator(".pager a", has_text="Newest").count()
+    )
+
+    await page.goto(tent.base + "/owner")
+    top = page.locator(f"#timeline li.post[data-post='{written[-1]['id']}']")
+    async with page.expect_navigation():
+        await top.locator("button", has_text="Repost").click()
+    assert await flash(page) == f"Reposted the post by {tent.entity}."
+    shown = page.locator("#timeline li.post").first
+    assert "Reposted from" in await shown.inner_text()
+    assert (await shown.locator(".quoted .text").inner_text()) == "Status number 21", "with the original"
+    repost = (await tent.feed("?types=" + quote(REPOST_BASE)))["posts"][0]
+    assert [(r["post"], r["type"]) for r in repost["refs"]] == [(written[-1]["id"], STATUS)]
+
+    await page.fill("#text", "Only for the family")
+    await page.select_option("#audience", "private")
+    await page.check(f"input[name=group][value='{group['id']}']")
+    assert await submit(page, "#compose button[type=submit]") == 200
+    assert await flash(page) == "Published your status."
+    private = (await tent.feed("?types=" + quote(STATUS_BASE)))["posts"][0]
+    assert private["content"]["text"] == "Only for the family"
+    assert private["permissions"] == {"public": False, "groups": [{"post": group["id"]}]}
+    visitor = await tent.anon.get(tent.post_path(private["id"]))
+    assert visitor.status == 404, "a group post is not public"
+
+
+async def test_an_app_approved_through_oauth_is_listed_and_revocable_on_the_apps_page(
+    make_server: MakeServer, browser: BrowserContext
+) -> None:
+    tent = await owner_server(make_server)
+    app = await register_app(tent, tent.base + "/", name="Oauth Reader")
+    page = await new_page(browser)
+    await sign_in_at(
+        page, tent.base + "/oauth/authorize?" + urlencode({"client_id": app["id"], "state": "s"})
+    )
+    async with page.expect_navigation():
+        await page.click("button[name=decision][value=approve]")
+    code = parse_qs(urlsplit(page.url).query)["code"][0]
+    as_app = tent.as_app(app["credentials"], app["id"])
+    exchanged = await as_app.post("/oauth/token", json={"code": code, "token_type": TOKEN_TYPE})
+    assert exchanged.status == 200, await exchanged.text()
+    client = tent.as_app(await exchanged.json(), app["id"])
+    assert (await client.get("/posts")).status == 200
+
+    await page.goto(tent.base + "/owner/apps")
+    item = page.locator("#apps li.app", has_text="Oauth Reader")
+    assert (await item.locator(".app-url").inner_text()).strip() == app["url"]
+    assert "read and write your statuses" in await texts(item, ".permissions .words")
+    assert await submit(page, "#apps li.app:has-text('Oauth Reader') button.danger") == 200
+    assert await flash(page) == "Revoked Oauth Reader: its key no longer works."
+    assert (await client.get("/posts")).status == 403
