@@ -11,7 +11,8 @@ from typing import Any
 from tent import grants
 from tent.config import Settings
 from tent.core.beacon import public_keys
-from tent.core.posts import META_TYPE, build_new_post, build_new_version, new_id, now_ms
+from tent.core.posts import build_new_post, build_new_version, new_id, now_ms
+from tent.core.type_uris import META_TYPE
 from tent.grants import owner_settings_app
 from tent.keys import ensure_signing_keys
 from tent.publish import Publisher

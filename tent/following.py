@@ -11,12 +11,12 @@ from tent.core.feed import parse_feed_query
 from tent.core.principal import OWNER
 from tent.core.statuses import (
     FOLLOWED_TYPES,
-    SUBSCRIPTION,
     followed_base,
     followed_entity,
     is_follow,
     subscription_body,
 )
+from tent.core.type_uris import SUBSCRIPTION_BASE
 from tent.core.validation import validate_post
 from tent.delivery.discovery import DiscoveryFailed
 from tent.delivery.federation import Federation
@@ -41,7 +41,7 @@ class Following:
 
 async def our_subscriptions(publisher: Publisher, settings: Settings) -> list[dict[str, Any]]:
     query = parse_feed_query(
-        [("types", SUBSCRIPTION), ("entities", settings.entity), ("limit", str(MAX_SUBSCRIPTIONS))],
+        [("types", SUBSCRIPTION_BASE), ("entities", settings.entity), ("limit", str(MAX_SUBSCRIPTIONS))],
         app_level=True,
     )
     page = await publisher.posts.feed(query, OWNER.feed_visibility(settings.entity), private_mentions=True)

@@ -12,12 +12,9 @@ from typing import Any
 
 from tent.config import Settings
 from tent.core.posts import build_new_post, new_id, now_ms
+from tent.core.type_uris import APP_AUTH_TYPE, APP_TYPE, CREDENTIALS_APP_AUTH_TYPE, CREDENTIALS_APP_TYPE
 from tent.store.posts import PostStore
 
-APP_TYPE = "https://tent.io/types/app/v0#"
-APP_AUTH_TYPE = "https://tent.io/types/app-auth/v0#"
-CREDENTIALS_APP_TYPE = "https://tent.io/types/credentials/v0#https://tent.io/types/app/v0"
-CREDENTIALS_APP_AUTH_TYPE = "https://tent.io/types/credentials/v0#https://tent.io/types/app-auth/v0"
 PRIVATE = {"public": False}
 TOKEN_TYPE = "https://tent.io/oauth/hawk-token"
 

@@ -37,7 +37,7 @@ async def rotate(settings: Settings, posts: PostStore) -> int:
     """Add the key of the next life and publish a new meta version listing it, in one
     transaction; the version reaches every relationship like any meta change."""
     from tent.bootstrap import meta_version
-    from tent.core.posts import META_TYPE
+    from tent.core.type_uris import META_TYPE
     from tent.publish import Publisher
     from tent.store.federation import FederationStore
 

@@ -8,14 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from tent.config import Settings
 from tent.core.posts import build_delete_post, build_new_post, build_new_version, now_ms, restrict_permissions
-from tent.core.principal import RELATIONSHIP_BASE, Principal
+from tent.core.principal import Principal
+from tent.core.type_uris import APP_AUTH_BASE, CREDENTIALS_TYPE, RELATIONSHIP_BASE
 from tent.publish import Publisher
 
 if TYPE_CHECKING:
     from tent.delivery.federation import Federation
 
-APP_AUTH_BASE = "https://tent.io/types/app-auth/v0"
-CREDENTIALS_BASE = "https://tent.io/types/credentials/v0#"
 
 
 async def create_post(
@@ -46,7 +45,7 @@ def _grant_keys(post: dict[str, Any]) -> list[str]:
     return [
         str(m["post"])
         for m in post.get("mentions") or []
-        if str(m.get("type", "")).startswith(CREDENTIALS_BASE) and m.get("post")
+        if str(m.get("type", "")).startswith(CREDENTIALS_TYPE) and m.get("post")
     ]
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from tent.config import Settings
 from tent.core.errors import TentError
-from tent.core.posts import META_TYPE
 from tent.core.principal import OWNER
+from tent.core.type_uris import META_TYPE
 from tent.core.validation import validate_post
 from tent.posting import new_version
 from tent.publish import Publisher

@@ -14,13 +14,13 @@ from typing import Any
 
 from tent.config import Settings
 from tent.core.dispatch import recipients, wants_webhook
-from tent.core.posts import DELETE_TYPE, now_ms
+from tent.core.posts import now_ms
 from tent.core.principal import principal_for_credentials
+from tent.core.type_uris import DELETE_TYPE, META_TYPE
 from tent.store.federation import FederationStore
 from tent.store.posts import PostStore
 
 CACHE_SECONDS = 5.0  # a safety net only: every change empties the cache (tent.store.changes)
-META_PREFIX = "https://tent.io/types/meta/v0#"
 
 
 class Publisher:
@@ -57,7 +57,7 @@ class Publisher:
             groups = [str(g.get("post")) for g in (post.get("permissions") or {}).get("groups") or []]
             members = await self.federation.group_members(self.settings.entity, groups, db) if groups else {}
             also: list[str] = []
-            if post["type"].startswith(META_PREFIX):
+            if post["type"].startswith(META_TYPE):
                 also = await self.federation.active_relationships(db)
             elif post["type"] == DELETE_TYPE:  # whoever got the deleted post learns of its deletion
                 for ref in post.get("refs") or []:

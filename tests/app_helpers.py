@@ -7,6 +7,12 @@ import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import aiohttp
+
+from tent.core.passphrase import hash_passphrase
+from tent.handlers.common import POSTS
+from tent.handlers.owner import PASSPHRASE_KEY
+from tent.store import db
 from tests.conftest import POST_MT, STATUS, Client, Tent
 
 APP = "https://tent.io/types/app/v0#"
@@ -61,3 +67,28 @@ async def authorize(tent: Tent, read: list[str], write: list[str], scopes: list[
     token = await app_client.post("/oauth/token", json={"code": code, "token_type": TOKEN_TYPE})
     assert token.status == 200, await token.text()
     return tent.as_app(await token.json(), app["id"])
+
+
+async def ask(tent: Tent, **body) -> tuple[dict, Client]:
+    """An app asks for authorization without a browser (an authorization request)."""
+    app, creds = await register(tent, app_body([STATUS], [STATUS], ["permissions"]))
+    client = tent.as_app(creds, app["id"])
+    resp = await client.post(
+        "/oauth/requests", json={"code": 424242, "msg": "status client on laptop", **body}
+    )
+    assert resp.status == 200, await resp.text()
+    return await resp.json(), client
+
+
+async def owner_session(tent: Tent) -> aiohttp.ClientSession:
+    """A browser-like session signed in to the owner pages with the passphrase."""
+    async with tent.server.app[POSTS].pool.acquire() as conn:
+        await db.set_state(conn, PASSPHRASE_KEY, hash_passphrase("correct horse battery"))
+    session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    resp = await session.post(
+        tent.base + "/owner/login",
+        data={"passphrase": "correct horse battery", "next": "/owner"},
+        allow_redirects=False,
+    )
+    assert resp.status == 303, await resp.text()
+    return session

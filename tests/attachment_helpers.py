@@ -4,10 +4,11 @@ one part per file) and the digests the server must compute for them."""
 from __future__ import annotations
 
 import hashlib
+from urllib.parse import quote
 
 import aiohttp
 
-from tests.conftest import POST_MT
+from tests.conftest import POST_MT, Tent
 
 
 def digest(data: bytes) -> str:
@@ -26,3 +27,21 @@ def multipart(
         p = writer.append(data, {"Content-Type": file_type})
         p.set_content_disposition("form-data", name=field, filename=filename)
     return writer
+
+
+PHOTO = "https://tent.io/types/photo/v0#"
+DATA = b"example attachment data"
+
+
+async def upload(tent: Tent, files, client=None, **post) -> dict:
+    body = {"type": PHOTO, "content": {"caption": "example photo"}, **post}
+    writer = multipart(body, files)
+    resp = await (client or tent.client).post(
+        "/posts", data=writer, headers={"Content-Type": writer.content_type}
+    )
+    assert resp.status == 200, await resp.text()
+    return (await resp.json())["post"]
+
+
+def attachment_path(tent: Tent, d: str) -> str:
+    return f"/attachments/{quote(tent.entity, safe='')}/{d}"

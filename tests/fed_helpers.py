@@ -7,6 +7,8 @@ import time
 from typing import Any
 from urllib.parse import quote
 
+from aiohttp import web
+
 from tests.conftest import POST_MT, Tent
 
 SUBSCRIPTION = "https://tent.io/types/subscription/v0#"
@@ -86,3 +88,31 @@ async def meta_post(tent: Tent) -> dict:
 async def set_profile(tent: Tent, profile: dict) -> dict:
     meta = await meta_post(tent)
     return await tent.update(meta, {**meta["content"], "profile": profile})
+
+
+class Hook:
+    """An app's notification endpoint that can be put into maintenance (503)."""
+
+    def __init__(self) -> None:
+        self.status = 503
+        self.retry_after: str | None = None
+        self.received: list[dict[str, Any]] = []
+        self.attempts = 0
+        self.auth: list[str] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.attempts += 1
+        if self.status != 200:
+            headers = {"Retry-After": self.retry_after} if self.retry_after else {}
+            return web.Response(status=self.status, headers=headers)
+        self.received.append(await request.json())
+        self.auth.append(request.headers.get("Authorization", ""))
+        return web.Response(status=200)
+
+
+async def start_hook(aiohttp_server) -> tuple[Hook, str]:
+    hook = Hook()
+    app = web.Application()
+    app.router.add_put("/hook", hook.handle)
+    server = await aiohttp_server(app)
+    return hook, f"http://127.0.0.1:{server.port}/hook"

@@ -9,28 +9,9 @@ import aiohttp
 
 from tent.handlers.common import POSTS, SERVER_CREDENTIALS
 from tests.app_helpers import authorize
-from tests.attachment_helpers import digest, multipart
+from tests.attachment_helpers import DATA, PHOTO, attachment_path, digest, multipart, upload
 from tests.conftest import POST_MT, Tent
 from tests.signing import bewit
-
-PHOTO = "https://tent.io/types/photo/v0#"
-DATA = b"example attachment data"
-
-
-async def upload(tent: Tent, files, client=None, **post) -> dict:
-    body = {"type": PHOTO, "content": {"caption": "example photo"}, **post}
-    writer = multipart(body, files)
-    resp = await (client or tent.client).post(
-        "/posts", data=writer, headers={"Content-Type": writer.content_type}
-    )
-    assert resp.status == 200, await resp.text()
-    return (await resp.json())["post"]
-
-
-def attachment_path(tent: Tent, d: str) -> str:
-    from urllib.parse import quote
-
-    return f"/attachments/{quote(tent.entity, safe='')}/{d}"
 
 
 async def test_multipart_post_records_each_attachment(tent: Tent) -> None:

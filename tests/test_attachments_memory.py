@@ -19,20 +19,12 @@ import aiohttp
 from yarl import URL
 
 from tent.auth.hawk import Credentials
+from tests.memory_helpers import BOUND, PHOTO, SIZE, generated, peak_rss
+from tests.processes import free_port as _free_port
+from tests.processes import run_tent as _run
+from tests.processes import serve
+from tests.processes import tent_env as _env
 from tests.signing import sign
-from tests.test_cli import _env, _free_port, _run, _serve_until_ready
-
-SIZE = 50 * 1024 * 1024
-BOUND = 30 * 1024 * 1024
-PHOTO = "https://tent.io/types/photo/v0#"
-
-
-def peak_rss(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmHWM")
 
 
 class _FileSink:
@@ -46,16 +38,6 @@ class _FileSink:
         self.file.write(data)
 
 
-async def generated(size: int, hasher: hashlib._Hash):
-    block = bytes(range(256)) * 4096  # 1 MiB
-    sent = 0
-    while sent < size:
-        piece = block[: min(len(block), size - sent)]
-        hasher.update(piece)
-        sent += len(piece)
-        yield piece
-
-
 async def test_fifty_megabyte_upload_with_a_payload_hash_streams_with_bounded_memory(
     new_database, tmp_path: Path
 ) -> None:
@@ -64,7 +46,8 @@ async def test_fifty_megabyte_upload_with_a_payload_hash_streams_with_bounded_me
     creds_out = await _run("credentials", "--json", env=env)
     owner = json.loads(creds_out.stdout)
     creds = Credentials(owner["id"], owner["hawk_key"])
-    proc = await _serve_until_ready(env, port)
+    served = await serve(env, port)
+    proc = served.proc
     base = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as session:
@@ -115,5 +98,4 @@ async def test_fifty_megabyte_upload_with_a_payload_hash_streams_with_bounded_me
         assert after_upload - before < BOUND
         assert after_download - before < BOUND
     finally:
-        proc.terminate()
-        await proc.wait()
+        await served.stop()

@@ -9,18 +9,8 @@ from tent.core.passphrase import hash_passphrase
 from tent.handlers.common import POSTS
 from tent.handlers.owner import PASSPHRASE_KEY
 from tent.store import db
-from tests.app_helpers import app_body, register
+from tests.app_helpers import ask, owner_session
 from tests.conftest import POST_MT, STATUS, Tent
-
-
-async def ask(tent: Tent, **body) -> tuple[dict, object]:
-    app, creds = await register(tent, app_body([STATUS], [STATUS], ["permissions"]))
-    client = tent.as_app(creds, app["id"])
-    resp = await client.post(
-        "/oauth/requests", json={"code": 424242, "msg": "status client on laptop", **body}
-    )
-    assert resp.status == 200, await resp.text()
-    return await resp.json(), client
 
 
 async def test_new_request_is_sent_with_what_the_app_wants(tent: Tent) -> None:
@@ -118,24 +108,9 @@ async def test_owner_lists_requests_newest_first_with_paging_by_stamp(tent: Tent
     assert [e["stamp"] for e in newer["logs"]] == [stamps[4], stamps[3]]
 
 
-async def _owner_session(tent: Tent):
-    import aiohttp
-
-    async with tent.server.app[POSTS].pool.acquire() as conn:
-        await db.set_state(conn, PASSPHRASE_KEY, hash_passphrase("correct horse battery"))
-    session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-    resp = await session.post(
-        tent.base + "/owner/login",
-        data={"passphrase": "correct horse battery", "next": "/owner"},
-        allow_redirects=False,
-    )
-    assert resp.status == 303, await resp.text()
-    return session
-
-
 async def test_owner_page_marks_requests_got_and_decides_with_csrf(tent: Tent) -> None:
     entry, client = await ask(tent)
-    session = await _owner_session(tent)
+    session = await owner_session(tent)
     try:
         page = await session.get(tent.base + "/owner")
         html = await page.text()

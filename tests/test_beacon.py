@@ -20,12 +20,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from tent import keys
 from tent.config import Settings
 from tent.handlers.common import FEDERATION_STORE, POSTS
+from tests.app_helpers import ask, owner_session, register
+from tests.browser_helpers import browser, new_page, owner_server, sign_in  # noqa: F401 (fixture)
 from tests.conftest import Tent
 from tests.fed_helpers import eventually, subscribe, wait_delivered
-from tests.test_apps import register
-from tests.test_auth_requests import _owner_session, ask
-from tests.test_cli import _env, _run
-from tests.test_owner_browser import browser, new_page, owner_server, sign_in  # noqa: F401 (fixture)
+from tests.processes import run_tent as _run
+from tests.processes import tent_env as _env
 
 MANIFEST = "/.well-known/appspecific/io.tent.beacon.json"
 META = "https://tent.io/types/meta/v0"
@@ -304,7 +304,7 @@ async def test_approval_page_shows_each_outcome_and_approval_never_verifies(thre
     good = await ask_for(verifier, site.turf, named.entity)
     site.body = b"not json"
     bad, app = await ask(verifier, turf=site.turf, entity=named.entity)
-    session = await _owner_session(verifier)
+    session = await owner_session(verifier)
     try:
         html = unescape(await (await session.get(verifier.base + "/owner")).text())
     finally:

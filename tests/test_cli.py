@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import subprocess
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from tent.config import Settings, settings_from
-from tests.processes import TENT
 from tests.processes import free_port as _free_port
 from tests.processes import run_tent as _run
+from tests.processes import serve
 from tests.processes import tent_env as _env
 
 
@@ -59,47 +57,27 @@ async def test_bad_configuration_is_a_clear_error() -> None:
     assert "trailing slash" in result.stderr and "Traceback" not in result.stderr
 
 
-async def _serve_until_ready(env: dict[str, str], port: int) -> asyncio.subprocess.Process:
-    proc = await asyncio.create_subprocess_exec(
-        *TENT, "serve", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    async with aiohttp.ClientSession() as session:
-        for _ in range(600):
-            try:
-                async with session.head(f"http://127.0.0.1:{port}/") as resp:
-                    if resp.status == 200:
-                        return proc
-            except aiohttp.ClientConnectionError:
-                if proc.returncode is not None:
-                    raise AssertionError((await proc.stderr.read()).decode()) from None
-                await asyncio.sleep(0.05)
-    proc.kill()
-    raise AssertionError("server did not start")
-
-
 async def test_serve_with_database_url_answers_discovery(new_database) -> None:
     port = _free_port()
     env = _env(TENT_DATABASE_URL=await new_database(), TENT_PORT=str(port))
-    proc = await _serve_until_ready(env, port)
+    served = await serve(env, port)
     try:
         async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/posts") as resp:
             assert resp.status == 200
             assert (await resp.json())["posts"][0]["entity"] == f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        await proc.wait()
+        await served.stop()
 
 
 async def test_serve_without_database_url_starts_an_embedded_postgresql(tmp_path: Path) -> None:
     port = _free_port()
     env = _env(TENT_DATA_DIR=str(tmp_path / "data"), TENT_PORT=str(port))
-    proc = await _serve_until_ready(env, port)
+    served = await serve(env, port)
     try:
         assert (tmp_path / "data" / "postgres" / "PG_VERSION").exists()
     finally:
-        proc.terminate()
-        await proc.wait()
-    assert proc.returncode == 0
+        await served.stop()
+    assert served.proc.returncode == 0
 
 
 def test_settings_read_environment_and_flags_override_it() -> None:

@@ -7,8 +7,8 @@ from urllib.parse import quote
 import pytest
 
 from tests.app_helpers import authorize
+from tests.attachment_helpers import DATA, attachment_path, digest, upload
 from tests.conftest import POST_MT, STATUS, Tent
-from tests.test_attachments import DATA, attachment_path, digest, upload
 
 ORIGIN = {"Origin": "https://app.example.com"}
 

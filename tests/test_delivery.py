@@ -6,10 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
-
-from aiohttp import web
 
 from tent.auth import hawk
 from tent.core.dispatch import recipients, wants_webhook
@@ -17,7 +14,7 @@ from tent.core.retry import MAX_DELAY, classify_status, gives_up, next_delay, pa
 from tent.handlers.common import FEDERATION_STORE
 from tests.app_helpers import app_body, register
 from tests.conftest import STATUS, Tent
-from tests.fed_helpers import deliveries, eventually
+from tests.fed_helpers import deliveries, eventually, start_hook
 
 FAILURE = "https://tent.io/types/delivery-failure/v0#https://tent.io/types/status/v0"
 
@@ -152,34 +149,6 @@ async def test_subscriber_that_is_not_mentioned_gets_no_failure_post(make_server
 
     await eventually(failed)
     assert (await alice.feed(f"?types={FAILURE}"))["posts"] == []
-
-
-class Hook:
-    """An app's notification endpoint that can be put into maintenance (503)."""
-
-    def __init__(self) -> None:
-        self.status = 503
-        self.retry_after: str | None = None
-        self.received: list[dict[str, Any]] = []
-        self.attempts = 0
-        self.auth: list[str] = []
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.attempts += 1
-        if self.status != 200:
-            headers = {"Retry-After": self.retry_after} if self.retry_after else {}
-            return web.Response(status=self.status, headers=headers)
-        self.received.append(await request.json())
-        self.auth.append(request.headers.get("Authorization", ""))
-        return web.Response(status=200)
-
-
-async def start_hook(aiohttp_server) -> tuple[Hook, str]:
-    hook = Hook()
-    app = web.Application()
-    app.router.add_put("/hook", hook.handle)
-    server = await aiohttp_server(app)
-    return hook, f"http://127.0.0.1:{server.port}/hook"
 
 
 async def authorized_app_with_hook(tent: Tent, url: str) -> tuple[dict, dict]:

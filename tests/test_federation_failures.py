@@ -16,7 +16,10 @@ from yarl import URL
 from tent.delivery.client import GuardedResolver, HttpClient, RequestRefused
 from tests.conftest import STATUS, Tent
 from tests.fed_helpers import deliveries, eventually, stored_copy, subscribe, wait_copy, wait_delivered
-from tests.test_cli import _env, _free_port, _run, _serve_until_ready
+from tests.processes import free_port as _free_port
+from tests.processes import run_tent as _run
+from tests.processes import serve
+from tests.processes import tent_env as _env
 
 
 class FlakyFront:
@@ -176,7 +179,8 @@ async def test_pending_deliveries_survive_kill_9(new_database, make_server, unus
     )
     owner = json.loads((await _run("credentials", "--json", env=env)).stdout)
     alice_entity = owner["entity"]
-    proc = await _serve_until_ready(env, port)
+    served = await serve(env, port)
+    proc = served.proc
     from tent.auth.hawk import Credentials
     from tests.signing import sign
 
@@ -197,17 +201,17 @@ async def test_pending_deliveries_survive_kill_9(new_database, make_server, unus
                 ids.append((await resp.json())["post"]["id"])
     await asyncio.sleep(0.5)  # a few failed attempts against the closed port
     os.kill(proc.pid, signal.SIGKILL)
-    await proc.wait()
+    await served.stop()
     bob = await make_server(entity=bob_entity, port=bob_port)
-    proc = await _serve_until_ready(env, port)
+    served = await serve(env, port)
+    proc = served.proc
     try:
         for post_id in ids:
             await wait_copy(bob, alice_entity, post_id, timeout=30)
         texts = sorted([(await stored_copy(bob, alice_entity, i))["content"]["text"] for i in ids])
         assert texts == [f"pending {i}" for i in range(5)]
     finally:
-        proc.terminate()
-        await proc.wait()
+        await served.stop()
 
 
 async def test_three_servers_each_follow_the_others(make_server) -> None:

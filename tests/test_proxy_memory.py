@@ -18,8 +18,11 @@ from yarl import URL
 
 from tent.auth import hawk
 from tent.auth.hawk import Credentials
-from tests.test_attachments_memory import BOUND, PHOTO, SIZE, generated, peak_rss
-from tests.test_cli import _env, _free_port, _run, _serve_until_ready
+from tests.memory_helpers import BOUND, PHOTO, SIZE, generated, peak_rss
+from tests.processes import free_port as _free_port
+from tests.processes import run_tent as _run
+from tests.processes import serve
+from tests.processes import tent_env as _env
 
 
 async def test_fifty_megabyte_foreign_attachment_is_proxied_with_bounded_memory(
@@ -43,7 +46,8 @@ async def test_fifty_megabyte_foreign_attachment_is_proxied_with_bounded_memory(
     env = _env(TENT_DATABASE_URL=await new_database(), TENT_PORT=str(port), TENT_ALLOW_PRIVATE_ADDRESSES="1")
     owner = json.loads((await _run("credentials", "--json", env=env)).stdout)
     creds = Credentials(owner["id"], owner["hawk_key"])
-    proc = await _serve_until_ready(env, port)
+    served = await serve(env, port)
+    proc = served.proc
     base = f"http://127.0.0.1:{port}"
     alice_q = quote(alice.entity, safe="")
     try:
@@ -70,5 +74,4 @@ async def test_fifty_megabyte_foreign_attachment_is_proxied_with_bounded_memory(
         print(f"proxy peak RSS: before {before >> 20} MB, after proxying 50 MB {after >> 20} MB")
         assert after - before < BOUND
     finally:
-        proc.terminate()
-        await proc.wait()
+        await served.stop()

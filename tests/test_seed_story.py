@@ -13,8 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from tests.app_helpers import app_body, register
 from tests.conftest import Tent
-from tests.fed_helpers import eventually, subscribe, wait_copy, wait_delivered
-from tests.test_delivery import start_hook
+from tests.fed_helpers import eventually, start_hook, subscribe, wait_copy, wait_delivered
 
 REPLY = "https://tent.io/types/status/v0#reply"
 REPOST = "https://tent.io/types/repost/v0#" + REPLY

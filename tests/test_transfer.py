@@ -23,11 +23,13 @@ from tent.handlers.owner import PASSPHRASE_KEY
 from tent.store import db
 from tent.store import transfer as store_transfer
 from tent.store.blobs import BlobStore
+from tests.app_helpers import authorize, register
+from tests.attachment_helpers import upload
 from tests.conftest import STATUS, Tent
 from tests.fed_helpers import deliveries, eventually, subscribe, wait_copy, wait_delivered
-from tests.test_apps import authorize, register
-from tests.test_attachments import upload
-from tests.test_cli import TENT, _env, _run
+from tests.processes import TENT
+from tests.processes import run_tent as _run
+from tests.processes import tent_env as _env
 
 PHOTO_BYTES = bytes(range(256)) * 1500  # two chunks of 256 KiB and a bit
 

@@ -22,7 +22,7 @@ import aiohttp
 
 from tent.client import config as config_file
 from tent.client.discovery import check_entity_url, discover
-from tent.client.login import REPOST, STATUS, SUBSCRIPTION, as_hawk, check_pending
+from tent.client.login import as_hawk, check_pending
 from tent.client.session import (
     FEED_MEDIA_TYPE,
     POST_MEDIA_TYPE,
@@ -34,8 +34,9 @@ from tent.client.session import (
     with_query,
 )
 from tent.core import statuses
+from tent.core.type_uris import REPOST_BASE, STATUS_BASE, SUBSCRIPTION_BASE
 
-REPOST_PREFIX = REPOST + "#"
+REPOST_PREFIX = REPOST_BASE + "#"
 FOLLOWED_TYPES = statuses.FOLLOWED_TYPES
 MAX_PAGES = 100  # a runaway `next` chain must not loop forever
 
@@ -325,7 +326,7 @@ async def timeline(account: Account, *, limit: int | None = None, before: str | 
     elif before and before.startswith("?"):
         raw_query = before
     else:
-        query = [("types", f"{STATUS},{REPOST}"), ("sort_by", "published_at")]
+        query = [("types", f"{STATUS_BASE},{REPOST_BASE}"), ("sort_by", "published_at")]
         if limit is not None:
             query.append(("limit", str(limit)))
         if before:
@@ -365,7 +366,8 @@ _followed_base = statuses.followed_base
 async def subscriptions_to(account: Account, entity: str) -> list[dict[str, Any]]:
     """Our subscription posts whose first mention is ``entity`` (every page of the feed)."""
     found: list[dict[str, Any]] = []
-    query: list[tuple[str, str]] | None = [("types", SUBSCRIPTION), ("mentions", entity), ("limit", "200")]
+    first: list[tuple[str, str]] = [("types", SUBSCRIPTION_BASE), ("mentions", entity), ("limit", "200")]
+    query: list[tuple[str, str]] | None = first
     raw: str | None = None
     for _ in range(MAX_PAGES):
         feed = (await account.session.call("GET", "posts_feed", query=query, raw_query=raw,

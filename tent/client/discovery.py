@@ -16,9 +16,9 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 
 from tent.client.session import POST_MEDIA_TYPE, ClientError, TentSession, ordered_servers
+from tent.core.media import REL_META_POST
+from tent.core.type_uris import META_TYPE
 
-META_REL = "https://tent.io/rels/meta-post"
-META_TYPE = "https://tent.io/types/meta/v0#"
 META_ACCEPT = f'{POST_MEDIA_TYPE}; type="{META_TYPE}"'
 
 _LINK = re.compile(r'<([^>]*)>\s*((?:;\s*[^;,=\s]+\s*(?:=\s*(?:"[^"]*"|[^;,]*))?\s*)*)')
@@ -63,7 +63,7 @@ class _LinkFinder(HTMLParser):
         if tag.lower() != "link":
             return
         values = {k.lower(): v or "" for k, v in attrs}
-        if META_REL in values.get("rel", "").split() and values.get("href"):
+        if REL_META_POST in values.get("rel", "").split() and values.get("href"):
             self.hrefs.append(values["href"])
 
     handle_startendtag = handle_starttag
@@ -83,7 +83,7 @@ def _header_links(headers: Any, base: str) -> list[str]:
     found = []
     for value in headers.getall("Link", []):
         for target, rels in parse_link_header(value):
-            if META_REL in rels:
+            if REL_META_POST in rels:
                 found.append(urljoin(base, target))
     return found
 
@@ -125,7 +125,7 @@ async def discover(http: aiohttp.ClientSession, entity: str) -> Meta:
     if not links:
         links = await _probe(http, "GET", entity)
     if not links:
-        raise ClientError(f"{entity} does not link to a Tent meta post (no {META_REL} link)")
+        raise ClientError(f"{entity} does not link to a Tent meta post (no {REL_META_POST} link)")
     anonymous = TentSession(http)
     problems = []
     for url in dict.fromkeys(links):  # ordered, without duplicates

@@ -41,9 +41,9 @@ from tent.client.session import (
     dumps,
     post_content_type,
 )
+from tent.core.media import REL_CREDENTIALS
+from tent.core.type_uris import APP_TYPE, DELETE_BASE, META_BASE, REPOST_BASE, STATUS_BASE, SUBSCRIPTION_BASE
 
-APP_TYPE = "https://tent.io/types/app/v0#"
-CREDENTIALS_REL = "https://tent.io/rels/credentials"
 TOKEN_TYPE = "https://tent.io/oauth/hawk-token"
 DEFAULT_NAME = "Tent status (command line)"
 # The app post names this client's own distribution, not tent.io (which would read as an
@@ -52,13 +52,8 @@ APP_URL = "https://pypi.org/project/tent-server/"
 # The authorization-request flow never redirects, but the app schema requires a URI.
 NO_REDIRECT = "http://127.0.0.1/tent-status-no-redirect"
 
-STATUS = "https://tent.io/types/status/v0"
-REPOST = "https://tent.io/types/repost/v0"
-SUBSCRIPTION = "https://tent.io/types/subscription/v0"
-DELETE = "https://tent.io/types/delete/v0"
-META = "https://tent.io/types/meta/v0"
-READ_TYPES = [STATUS, REPOST, SUBSCRIPTION, DELETE, META]
-WRITE_TYPES = [STATUS, REPOST, SUBSCRIPTION, DELETE]
+READ_TYPES = [STATUS_BASE, REPOST_BASE, SUBSCRIPTION_BASE, DELETE_BASE, META_BASE]
+WRITE_TYPES = [STATUS_BASE, REPOST_BASE, SUBSCRIPTION_BASE, DELETE_BASE]
 # Subscriptions name the followed entity in permissions.entities (§7.7); servers that follow
 # the "fail closed" rule drop that list from apps without the `permissions` scope.
 SCOPES = ["permissions"]
@@ -123,7 +118,7 @@ async def register_app(session: TentSession, name: str, redirect_uri: str) -> tu
     if not isinstance(app, dict) or not isinstance(app.get("id"), str):
         raise ClientError("the server did not return the registered app post")
     link = next((target for value in reply.headers.getall("Link", [])
-                 for target, rels in parse_link_header(value) if CREDENTIALS_REL in rels), None)
+                 for target, rels in parse_link_header(value) if REL_CREDENTIALS in rels), None)
     if link is None:
         raise ClientError("the server did not link the app's credentials after registration")
     # Fetched raw: the bewit MAC covers the URL exactly as the server wrote it.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
-TENT_TYPES = "https://tent.io/types/"
+from tent.core.type_uris import TENT_TYPES
 
 _NOUNS = {
     "status": "statuses",

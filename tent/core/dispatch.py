@@ -12,9 +12,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from tent.core.principal import is_public
+from tent.core.type_uris import DELETE_BASE, META_BASE
 from tent.core.types import any_selector_matches
-
-META_BASE = "https://tent.io/types/meta/v0"
 
 
 def readers(post: dict[str, Any], group_members: Mapping[str, Iterable[str]]) -> set[str] | None:
@@ -57,7 +56,6 @@ def recipients(
     return out
 
 
-DELETE_BASE = "https://tent.io/types/delete/v0"
 
 
 def still_wanted(post_type: str, mentioned: bool, selectors: Iterable[str]) -> bool:

@@ -15,6 +15,8 @@ LIST_TYPES = (VERSIONS, CHILDREN, MENTIONS)
 
 REL_NOTIFICATION = "https://tent.io/rels/notification"
 REL_IMPORT = "https://tent.io/rels/import"
+REL_META_POST = "https://tent.io/rels/meta-post"
+REL_CREDENTIALS = "https://tent.io/rels/credentials"
 
 _PARAM_RE = re.compile(r';\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;,\s]*)')
 

@@ -12,9 +12,7 @@ from typing import Any
 
 from tent.canonical import strip_hash_prefix, version_id
 from tent.core.errors import TentError
-
-DELETE_TYPE = "https://tent.io/types/delete/v0#"
-META_TYPE = "https://tent.io/types/meta/v0#"
+from tent.core.type_uris import DELETE_TYPE, META_TYPE
 
 # Members an app may send on create / new version; everything else is the server's.
 _APP_MEMBERS = ("type", "content", "mentions", "refs", "licenses", "attachments", "permissions")

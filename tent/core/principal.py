@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from tent.core.type_uris import APP_AUTH_BASE, APP_BASE, RELATIONSHIP_BASE
 from tent.core.types import any_selector_matches
 
 Kind = Literal["anonymous", "owner", "app", "authorized_app", "peer"]
@@ -118,9 +119,6 @@ def is_public(post: dict[str, Any]) -> bool:
     return perms.get("public") is True
 
 
-APP_BASE = "https://tent.io/types/app/v0"
-APP_AUTH_BASE = "https://tent.io/types/app-auth/v0"
-RELATIONSHIP_BASE = "https://tent.io/types/relationship/v0"
 
 
 def _base(post_type: str) -> str:

@@ -6,13 +6,10 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-STATUS = "https://tent.io/types/status/v0"
-REPOST = "https://tent.io/types/repost/v0"
-SUBSCRIPTION = "https://tent.io/types/subscription/v0"
-STATUS_TYPE = STATUS + "#"
-REPLY_TYPE = STATUS + "#reply"
+from tent.core.type_uris import REPLY_TYPE, REPOST_BASE, STATUS_BASE, STATUS_TYPE, SUBSCRIPTION_BASE
+
 MAX_STATUS_LENGTH = 256
-FOLLOWED_TYPES = (STATUS, REPOST)
+FOLLOWED_TYPES = (STATUS_BASE, REPOST_BASE)
 
 
 class StatusError(ValueError):
@@ -55,7 +52,7 @@ def status_body(
 def repost_body(original: dict[str, Any]) -> dict[str, Any]:
     """Type `repost/v0#<original type>`, one ref and a mention of the original."""
     return {
-        "type": f"{REPOST}#{original['type']}",
+        "type": f"{REPOST_BASE}#{original['type']}",
         "refs": [{"entity": original["entity"], "post": original["id"], "type": original["type"]}],
         "mentions": [{"entity": original["entity"], "post": original["id"]}],
     }
@@ -64,7 +61,7 @@ def repost_body(original: dict[str, Any]) -> dict[str, Any]:
 def subscription_body(entity: str, base: str) -> dict[str, Any]:
     """Following `entity`'s posts of one type: mentions it and is shared only with it."""
     return {
-        "type": f"{SUBSCRIPTION}#{base}",
+        "type": f"{SUBSCRIPTION_BASE}#{base}",
         "content": {"type": base},
         "mentions": [{"entity": entity}],
         "permissions": {"public": False, "entities": [entity]},

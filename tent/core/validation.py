@@ -24,11 +24,11 @@ from typing import Any
 
 from tent.core.errors import InvalidAttributes, TentError
 from tent.core.input_safety import MAX_TIMESTAMP, is_url
+from tent.core.type_uris import TENT_TYPES
 from tent.core.types import PostType, parse_type
 
 __all__ = ["check_post", "identify_post", "validate_post"]
 
-TENT_TYPES = "https://tent.io/types/"
 
 Diff = list[dict[str, Any]]
 

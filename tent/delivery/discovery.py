@@ -13,13 +13,12 @@ from urllib.parse import urljoin
 
 import aiohttp
 
-from tent.core.media import POST
+from tent.core.media import POST, REL_META_POST
 from tent.core.retry import describe_status
+from tent.core.type_uris import META_BASE
 from tent.delivery.client import HttpClient, RequestRefused
 from tent.delivery.explain import describe_error, host_of
 
-META_REL = "https://tent.io/rels/meta-post"
-META_BASE = "https://tent.io/types/meta/v0"
 CACHE_SECONDS = 300.0
 CACHE_SIZE = 1000
 _LINK = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]+)*)")
@@ -37,7 +36,7 @@ def meta_links(headers: list[str], base: str) -> list[str]:
     found = []
     for header in headers:
         for url, params in _LINK.findall(header):
-            if re.search(r'rel\s*=\s*"?' + re.escape(META_REL) + r'"?(\s|;|$)', params):
+            if re.search(r'rel\s*=\s*"?' + re.escape(REL_META_POST) + r'"?(\s|;|$)', params):
                 found.append(urljoin(base, url))
     return found
 
@@ -49,7 +48,7 @@ class _LinkParser(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = dict(attrs)
-        if tag == "link" and values.get("rel") == META_REL and values.get("href"):
+        if tag == "link" and values.get("rel") == REL_META_POST and values.get("href"):
             self.links.append(values["href"] or "")
 
 

@@ -19,10 +19,19 @@ from tent.auth.hawk import Credentials, bewit_url
 from tent.config import Settings
 from tent.core import media
 from tent.core.dispatch import DELETE_BASE, still_wanted
+from tent.core.media import REL_CREDENTIALS
 from tent.core.posts import build_new_post, build_new_version, now_ms
 from tent.core.principal import ANONYMOUS, Principal, principal_for_credentials
 from tent.core.render import render_post
 from tent.core.retry import Outcome, classify_status, describe_status, parse_retry_after
+from tent.core.type_uris import (
+    CREDENTIALS_RELATIONSHIP_TYPE,
+    CREDENTIALS_TYPE,
+    META_TYPE,
+    RELATIONSHIP_INITIAL_TYPE,
+    RELATIONSHIP_TYPE,
+    SUBSCRIPTION_META_TYPE,
+)
 from tent.delivery.client import HttpClient, RequestRefused, Response
 from tent.delivery.discovery import Discovery, DiscoveryFailed
 from tent.delivery.explain import describe_error, host_of
@@ -33,11 +42,6 @@ from tent.store.posts import PostStore
 
 log = logging.getLogger(__name__)
 
-RELATIONSHIP_INITIAL = "https://tent.io/types/relationship/v0#initial"
-RELATIONSHIP = "https://tent.io/types/relationship/v0#"
-CREDENTIALS_RELATIONSHIP = "https://tent.io/types/credentials/v0#https://tent.io/types/relationship/v0"
-SUBSCRIPTION_META = "https://tent.io/types/subscription/v0#https://tent.io/types/meta/v0"
-CREDENTIALS_REL = "https://tent.io/rels/credentials"
 LINK_SECONDS = 24 * 3600
 _LINK = re.compile(r'<([^>]*)>\s*;\s*rel="?([^";]+)"?')
 
@@ -51,7 +55,7 @@ class RelationshipFailed(Exception):
 def credentials_link(header_values: list[str]) -> str | None:
     for value in header_values:
         for url, rel in _LINK.findall(value):
-            if rel == CREDENTIALS_REL:
+            if rel == REL_CREDENTIALS:
                 return url
     return None
 
@@ -88,7 +92,7 @@ def relationship_posts(
     )
     creds = build_new_post(
         {
-            "type": CREDENTIALS_RELATIONSHIP,
+            "type": CREDENTIALS_RELATIONSHIP_TYPE,
             "permissions": {"public": False},
             "content": {"hawk_key": secrets.token_hex(32), "hawk_algorithm": "sha256"},
             "mentions": [{"entity": own, "post": rel["id"], "type": rel_type}],
@@ -132,7 +136,7 @@ class Federation:
 
     def _bewit_link(self, post_id: str) -> str:
         url = bewit_url(self.server_credentials, self._our_post_url(post_id), int(time.time()) + LINK_SECONDS)
-        return f'<{url}>; rel="{CREDENTIALS_REL}"'
+        return f'<{url}>; rel="{REL_CREDENTIALS}"'
 
     @staticmethod
     def post_urls(meta: dict[str, Any], entity: str, post_id: str) -> list[str]:
@@ -174,7 +178,9 @@ class Federation:
             self.discovery.forget(entity)
             raise
         if rel is None or not rel.our_post_id or not rel.our_credentials_id:
-            ra, ca = relationship_posts(RELATIONSHIP_INITIAL, entity, [{"entity": entity}], own=own, now=now)
+            ra, ca = relationship_posts(
+                RELATIONSHIP_INITIAL_TYPE, entity, [{"entity": entity}], own=own, now=now
+            )
             rel = Relationship(entity, ra["id"], ca["id"], None, None, False)
             async with self.posts.pool.acquire() as conn, conn.transaction():
                 await self.posts.create(ra, conn)
@@ -219,7 +225,7 @@ class Federation:
         creds_resp = await self.http.request("GET", link, headers={"Accept": media.POST})
         cb = creds_resp.json().get("post") if creds_resp.status == 200 else None
         if not isinstance(cb, dict) or not str(cb.get("type", "")).startswith(
-            "https://tent.io/types/credentials/v0#"
+            CREDENTIALS_TYPE
         ):
             raise RelationshipFailed("Invalid credentials post!")
         remote = _remote_credentials(cb)
@@ -238,7 +244,7 @@ class Federation:
         rel = Relationship(entity, rel.our_post_id, rel.our_credentials_id, remote, meta, True)
         confirmed = build_new_version(
             {
-                "type": RELATIONSHIP,
+                "type": RELATIONSHIP_TYPE,
                 "mentions": [{"entity": entity}],
                 "permissions": {"public": False, "entities": [entity]},
                 "version": {"parents": [{"version": ra["version"]["id"]}]},
@@ -248,8 +254,8 @@ class Federation:
         )
         subscription = build_new_post(
             {
-                "type": SUBSCRIPTION_META,
-                "content": {"type": "https://tent.io/types/meta/v0#"},
+                "type": SUBSCRIPTION_META_TYPE,
+                "content": {"type": META_TYPE},
                 "mentions": [{"entity": entity}],
                 "permissions": {"public": False, "entities": [entity]},
             },
@@ -271,7 +277,7 @@ class Federation:
         """Check an offered relationship (§7.2 steps 3–7); returns (RA, our credentials Link).
         Raises RelationshipFailed with tentd's messages, answered as 400."""
         entity = ra.get("entity")
-        if not isinstance(entity, str) or ra.get("type") != RELATIONSHIP_INITIAL or not ra.get("id"):
+        if not isinstance(entity, str) or ra.get("type") != RELATIONSHIP_INITIAL_TYPE or not ra.get("id"):
             raise RelationshipFailed("Invalid relationship post!")
         link = credentials_link(link_headers)
         if not link:
@@ -292,7 +298,7 @@ class Federation:
             ca = None
         if not isinstance(ca, dict):
             raise RelationshipFailed(f'Failed to fetch credentials post from "{link}"!')
-        if not str(ca.get("type", "")).startswith("https://tent.io/types/credentials/v0#"):
+        if not str(ca.get("type", "")).startswith(CREDENTIALS_TYPE):
             raise RelationshipFailed("Invalid credentials post!")
         remote = _remote_credentials(ca)
         for url in self.post_urls(meta, entity, ra["id"]):
@@ -307,9 +313,9 @@ class Federation:
         own, now = self.settings.entity, now_ms()
         existing = await self.store.relationship(entity)
         rb, cb = relationship_posts(
-            RELATIONSHIP,
+            RELATIONSHIP_TYPE,
             entity,
-            [{"entity": entity, "type": RELATIONSHIP_INITIAL, "post": ra["id"]}],
+            [{"entity": entity, "type": RELATIONSHIP_INITIAL_TYPE, "post": ra["id"]}],
             own=own,
             now=now,
         )

@@ -20,6 +20,7 @@ import asyncpg
 from tent.config import Settings
 from tent.core.posts import build_new_post, now_ms
 from tent.core.retry import Outcome, gives_up, next_delay
+from tent.core.type_uris import DELIVERY_FAILURE_TYPE
 from tent.delivery.federation import Federation
 from tent.publish import Publisher
 from tent.store.federation import NOTIFY_CHANNEL, Delivery, FederationStore
@@ -29,7 +30,6 @@ log = logging.getLogger(__name__)
 
 LEASE_MS = 60_000
 IDLE_WAIT = 30.0
-FAILURE_BASE = "https://tent.io/types/delivery-failure/v0#"
 GAVE_UP = "gave_up: the owner gave up on this delivery"  # tent.core.reasons reads the code
 
 
@@ -45,7 +45,7 @@ def failure_post(
     }
     return build_new_post(
         {
-            "type": FAILURE_BASE + failed["type"].split("#", 1)[0],
+            "type": DELIVERY_FAILURE_TYPE + failed["type"].split("#", 1)[0],
             "content": {"entity": recipient, "status": status, "reason": reason},
             "refs": [ref],
             "mentions": [ref],
@@ -259,7 +259,7 @@ class Outbox:
         if not d.mentioned or d.kind != "entity":
             return
         failed = await self.posts.get(d.post_entity, d.post_id, d.version_id)
-        if failed is None or failed["type"].startswith(FAILURE_BASE):
+        if failed is None or failed["type"].startswith(DELIVERY_FAILURE_TYPE):
             return
         await self.publisher.publish(
             failure_post(failed, d.target, status, reason, entity=self.settings.entity, now=now_ms())

@@ -22,13 +22,14 @@ from tent.auth.hawk import Credentials, sign_request
 from tent.core import media
 from tent.core.feed import MAX_LIMIT, FeedQuery, sortable
 from tent.core.principal import Visibility
+from tent.core.type_uris import META_TYPE
 from tent.core.types import TypeSelector
 from tent.delivery.client import HttpClient, RequestRefused, Response
 from tent.delivery.discovery import Discovery, DiscoveryFailed, servers
 from tent.store.federation import FederationStore
 from tent.store.posts import Page, PostStore
 
-META_SELECTOR = TypeSelector.parse("https://tent.io/types/meta/v0#")
+META_SELECTOR = TypeSelector.parse(META_TYPE)
 
 # What the request's `Cache-Control` asks for (§8), in the order tentd tests them.
 PROXY_IF_MISS, NO_PROXY, PROXY = "proxy-if-miss", "no-proxy", "proxy"

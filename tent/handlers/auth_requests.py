@@ -20,6 +20,7 @@ from tent.core.errors import NotFound, TentError, Unauthorized
 from tent.core.input_safety import bounded_int, parse_json
 from tent.core.posts import now_ms
 from tent.core.principal import Principal
+from tent.core.type_uris import APP_AUTH_TYPE
 from tent.handlers import owner, pages
 from tent.handlers.beacon import TURF_VERIFIER
 from tent.handlers.common import AUTH_STORE, int_param, json_response, posts_of, principal_of, settings_of
@@ -28,7 +29,6 @@ from tent.store.auth import AuthRequest
 
 DEFAULT_LIFETIME_MS = 15 * 60 * 1000
 MAX_LIFETIME_MS = 7 * 24 * 3600 * 1000
-APP_AUTH_TYPE = "https://tent.io/types/app-auth/v0#"
 
 
 def manages_apps(principal: Principal) -> bool:

@@ -6,11 +6,10 @@ from aiohttp import web
 
 import tent
 from tent.core.errors import NotFound
-from tent.core.posts import META_TYPE
+from tent.core.media import REL_META_POST
+from tent.core.type_uris import META_TYPE
 from tent.handlers import public
 from tent.handlers.common import json_response, post_url, posts_of, settings_of
-
-META_REL = "https://tent.io/rels/meta-post"
 
 
 async def _meta_url(request: web.Request) -> str:
@@ -24,7 +23,7 @@ async def _meta_url(request: web.Request) -> str:
 async def entity_root(request: web.Request) -> web.Response:
     """HEAD and GET of the entity URL: a Link header, and for GET a page with the same link."""
     url = await _meta_url(request)
-    headers = {"Link": f'<{url}>; rel="{META_REL}"'}
+    headers = {"Link": f'<{url}>; rel="{REL_META_POST}"'}
     if request.method == "HEAD":
         return web.Response(headers=headers, content_type="text/html")
     return await public.entity_page(request, url, headers)

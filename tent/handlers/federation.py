@@ -16,8 +16,16 @@ from tent.core.input_safety import bounded_int, is_url
 from tent.core.posts import build_received, now_ms
 from tent.core.principal import Principal
 from tent.core.render import render_post
+from tent.core.type_uris import (
+    APP_AUTH_TYPE,
+    DELETE_TYPE,
+    META_BASE,
+    RELATIONSHIP_BASE,
+    RELATIONSHIP_INITIAL_TYPE,
+    SUBSCRIPTION_BASE,
+)
 from tent.delivery.discovery import DiscoveryFailed
-from tent.delivery.federation import RELATIONSHIP_INITIAL, RelationshipFailed
+from tent.delivery.federation import RelationshipFailed
 from tent.handlers.common import (
     FEDERATION,
     FEDERATION_STORE,
@@ -31,11 +39,6 @@ from tent.handlers.common import (
 from tent.handlers.post_input import PostInput, finish_body
 
 log = logging.getLogger(__name__)
-DELETE_TYPE = "https://tent.io/types/delete/v0#"
-SUBSCRIPTION_BASE = "https://tent.io/types/subscription/v0"
-RELATIONSHIP_BASE = "https://tent.io/types/relationship/v0"
-META_BASE = "https://tent.io/types/meta/v0"
-APP_AUTH_TYPE = "https://tent.io/types/app-auth/v0#"
 
 
 def _post_reply(
@@ -55,10 +58,11 @@ def authorize_notification(
     names the post, and (D-36) the URL entity, the body's entity and the signing peer agree.
     A relationship offer is unauthenticated (§7.2)."""
     if body.get("entity") != url_entity or body.get("id") != url_post_id:
-        if body.get("type") == RELATIONSHIP_INITIAL:
+        if body.get("type") == RELATIONSHIP_INITIAL_TYPE:
             raise TentError("Invalid relationship post!")
         raise Unauthorized(403)
-    if body["type"] != RELATIONSHIP_INITIAL and (principal.kind != "peer" or principal.entity != url_entity):
+    is_peer = principal.kind == "peer" and principal.entity == url_entity
+    if body["type"] != RELATIONSHIP_INITIAL_TYPE and not is_peer:
         raise Unauthorized(403)
 
 
@@ -69,7 +73,7 @@ async def receive_notification(
     principal = principal_of(request)
     fed = request.app[FEDERATION]
     await finish_body(post_input)  # attachments of notifications are not kept (README)
-    if body["type"] == RELATIONSHIP_INITIAL:
+    if body["type"] == RELATIONSHIP_INITIAL_TYPE:
         try:
             ra, link = await fed.accept_initiation(body, request.headers.getall("Link", []))
         except RelationshipFailed as exc:

@@ -15,7 +15,9 @@ from tent import grants
 from tent.auth.hawk import bewit_url
 from tent.core.errors import TentError, Unauthorized
 from tent.core.input_safety import check_json
+from tent.core.media import REL_CREDENTIALS
 from tent.core.posts import now_ms
+from tent.core.type_uris import APP_BASE
 from tent.core.types import parse_type
 from tent.handlers import owner, pages
 from tent.handlers.common import (
@@ -31,8 +33,6 @@ from tent.http_input import read_body
 
 CODE_LIFETIME_MS = 10 * 60 * 1000
 CREDENTIALS_LINK_SECONDS = 24 * 3600  # D-51
-CREDENTIALS_REL = "https://tent.io/rels/credentials"
-APP_BASE = "https://tent.io/types/app/v0"
 
 
 def credentials_link(request: web.Request, credentials: dict[str, Any]) -> str:
@@ -40,7 +40,7 @@ def credentials_link(request: web.Request, credentials: dict[str, Any]) -> str:
     settings = settings_of(request)
     url = signed_post_url(settings, settings.entity, credentials["id"])
     signed = bewit_url(request.app[SERVER_CREDENTIALS], url, int(time.time()) + CREDENTIALS_LINK_SECONDS)
-    return f'<{signed}>; rel="{CREDENTIALS_REL}"'
+    return f'<{signed}>; rel="{REL_CREDENTIALS}"'
 
 
 def redirect_with(uri: str, params: dict[str, str]) -> str:

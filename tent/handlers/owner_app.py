@@ -19,10 +19,11 @@ from tent.core import media
 from tent.core.describe import describe_scope, describe_types, type_label
 from tent.core.errors import NotFound, TentError
 from tent.core.feed import parse_feed_query
-from tent.core.posts import META_TYPE, now_ms
+from tent.core.posts import now_ms
 from tent.core.principal import OWNER, Visibility
 from tent.core.reasons import delivery_error_in_words
-from tent.core.statuses import MAX_STATUS_LENGTH, REPOST, STATUS, StatusError, repost_body, status_body
+from tent.core.statuses import MAX_STATUS_LENGTH, StatusError, repost_body, status_body
+from tent.core.type_uris import APP_BASE, GROUP_BASE, META_TYPE, REPOST_BASE, STATUS_BASE
 from tent.core.validation import validate_post
 from tent.handlers import attachments, pages
 from tent.handlers.common import (
@@ -44,7 +45,6 @@ from tent.store.posts import Page
 
 TIMELINE_PAGE = 20
 MAX_FIELD = 64 * 1024
-GROUP_TYPE = "https://tent.io/types/group/v0"
 DECIDED = ("yes", "no", "expire", "abort")
 _RESULT_WORDS = {"yes": "approved", "no": "denied", "expire": "expired", "abort": "cancelled by the app"}
 
@@ -170,7 +170,8 @@ async def home(
     entries = await auth_store.list_requests(now, before=None, since=None, limit=100)
     pending = [e for e in entries if e.result in ("sent", "got")]
     await auth_store.mark_got([e.stamp for e in pending if e.result == "sent"], now)
-    params = [("types", f"{STATUS},{REPOST}"), ("sort_by", "published_at"), ("limit", str(TIMELINE_PAGE))]
+    types = f"{STATUS_BASE},{REPOST_BASE}"
+    params = [("types", types), ("sort_by", "published_at"), ("limit", str(TIMELINE_PAGE))]
     before = request.query.get("before")
     if before:
         params.append(("before", before))
@@ -191,7 +192,7 @@ async def home(
         target = await store.get(reply_entity, reply_post)
         if target is not None:
             reply_to = post_view(target, settings, names=names, owner=True)
-    groups_query = parse_feed_query([("types", GROUP_TYPE), ("entities", settings.entity)], app_level=True)
+    groups_query = parse_feed_query([("types", GROUP_BASE), ("entities", settings.entity)], app_level=True)
     group_page = await store.feed(groups_query, Visibility(), private_mentions=True)
     assert isinstance(group_page, Page)
     groups = [
@@ -396,7 +397,7 @@ async def revoke(request: web.Request) -> web.Response:
         (
             m
             for m in grant.get("mentions") or []
-            if str(m.get("type", "")).startswith("https://tent.io/types/app/v0")
+            if str(m.get("type", "")).startswith(APP_BASE)
         ),
         {},
     )

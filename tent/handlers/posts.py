@@ -17,6 +17,7 @@ from tent.core.feed import FeedQuery, page_links, parse_feed_query, parse_profil
 from tent.core.posts import build_import, now_ms, restrict_permissions
 from tent.core.principal import Principal, is_public
 from tent.core.render import render_mention_item, render_post, render_version_item
+from tent.core.type_uris import APP_AUTH_BASE, APP_BASE
 from tent.core.types import PostType
 from tent.handlers import attachments, federation, oauth, proxy, public
 from tent.handlers.common import (
@@ -32,10 +33,6 @@ from tent.handlers.common import (
 )
 from tent.handlers.post_input import read_post, resolve_attachments
 from tent.store.posts import Page
-
-APP_TYPE_BASE = "https://tent.io/types/app/v0"
-APP_AUTH_TYPE_BASE = "https://tent.io/types/app-auth/v0"
-RELATIONSHIP_BASE = "https://tent.io/types/relationship/v0#"
 
 
 def post_response(
@@ -53,7 +50,7 @@ def post_response(
 def may_create(principal: Principal, post_type: PostType, type_uri: str) -> bool:
     """Anonymous requests may only register apps (D-19)."""
     if principal.is_anonymous:
-        return post_type.base_version == APP_TYPE_BASE
+        return post_type.base_version == APP_BASE
     return principal.can_write_type(type_uri)
 
 
@@ -69,7 +66,7 @@ async def new_post(request: web.Request) -> web.Response:
     post_type = post_input.post_type
     body = await resolve_attachments(request, post_input, principal, settings.entity)
     store = posts_of(request)
-    if post_type.base_version == APP_TYPE_BASE:
+    if post_type.base_version == APP_BASE:
         body = restrict_permissions(body, principal.has_scope("permissions"))
         # Registration: the app post plus the app credentials it fetches through the Link.
         app_post, creds = grants.build_app_registration(body, entity=settings.entity, app=principal.app)
@@ -77,7 +74,7 @@ async def new_post(request: web.Request) -> web.Response:
         response = post_response(request, app_post, principal)
         response.headers["Link"] = oauth.credentials_link(request, creds)
         return response
-    if post_type.base_version == APP_AUTH_TYPE_BASE:
+    if post_type.base_version == APP_AUTH_BASE:
         body = restrict_permissions(body, principal.has_scope("permissions"))
         return await _direct_grant(request, body, principal)
     post = await posting.create_post(request.app[PUBLISHER], settings, body, principal)
@@ -92,7 +89,7 @@ async def _direct_grant(request: web.Request, body: dict[str, Any], principal: P
         (
             m
             for m in body.get("mentions") or []
-            if str(m.get("type", "")).startswith(APP_TYPE_BASE + "#") and m.get("post")
+            if str(m.get("type", "")).startswith(APP_BASE + "#") and m.get("post")
         ),
         None,
     )

@@ -9,9 +9,8 @@ from aiohttp import web
 
 from tent.core.errors import NotFound
 from tent.core.feed import parse_feed_query
-from tent.core.posts import META_TYPE
 from tent.core.principal import ANONYMOUS
-from tent.core.statuses import REPOST, STATUS
+from tent.core.type_uris import META_TYPE, REPOST_BASE, STATUS_BASE
 from tent.handlers import pages
 from tent.handlers.common import posts_of, principal_of, settings_of
 from tent.handlers.views import attachment_url, post_view, repost_ref
@@ -52,7 +51,7 @@ async def entity_page(request: web.Request, meta_url: str, headers: dict[str, st
     settings = settings_of(request)
     profile, avatar_url, names = await _profile(request)
     query = parse_feed_query(
-        [("types", f"{STATUS},{REPOST}"), ("sort_by", "published_at"), ("limit", str(RECENT))],
+        [("types", f"{STATUS_BASE},{REPOST_BASE}"), ("sort_by", "published_at"), ("limit", str(RECENT))],
         app_level=False,
     )
     page = await posts_of(request).feed(

@@ -8,10 +8,9 @@ from urllib.parse import quote
 
 from tent.config import Settings
 from tent.core.principal import is_public
+from tent.core.type_uris import REPOST_BASE, STATUS_BASE
 from tent.handlers.common import post_url
 
-STATUS_BASE = "https://tent.io/types/status/v0"
-REPOST_BASE = "https://tent.io/types/repost/v0"
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 
 Key = tuple[str, str]

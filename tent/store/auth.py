@@ -8,9 +8,7 @@ from typing import Any
 import asyncpg
 
 from tent.core.signin_backoff import FORGET_AFTER_MS, lock_ms
-
-CREDENTIALS_BASE = "https://tent.io/types/credentials/v0"
-APP_AUTH_BASE = "https://tent.io/types/app-auth/v0"
+from tent.core.type_uris import APP_AUTH_BASE, APP_BASE, CREDENTIALS_BASE, GROUP_MEMBER_BASE
 
 # The credentials post, the post its first mention names (app, app-auth or relationship),
 # and for an app-auth post the app post it authorizes: everything a request's principal
@@ -22,7 +20,7 @@ LEFT JOIN posts t ON t.entity = c.entity AND t.latest
      AND t.post_id = c.data->'mentions'->0->>'post'
 LEFT JOIN posts a ON a.entity = t.entity AND a.latest AND t.type_base = '{APP_AUTH_BASE}'
      AND a.post_id = (SELECT m->>'post' FROM jsonb_array_elements(t.data->'mentions') m
-                      WHERE m->>'type' LIKE 'https://tent.io/types/app/v0%' LIMIT 1)
+                      WHERE m->>'type' LIKE '{APP_BASE}%' LIMIT 1)
 WHERE c.entity = $1 AND c.post_id = $2 AND c.latest AND c.type_base = '{CREDENTIALS_BASE}'
 """
 
@@ -107,7 +105,7 @@ class AuthStore:
         """Our groups the peer belongs to: our group-member posts naming it (D-11)."""
         rows = await self.pool.fetch(
             "SELECT DISTINCT m->>'post' AS group_id FROM posts p, jsonb_array_elements(p.data->'mentions') m"
-            " WHERE p.entity = $1 AND p.latest AND p.type_base = 'https://tent.io/types/group-member/v0'"
+            f" WHERE p.entity = $1 AND p.latest AND p.type_base = '{GROUP_MEMBER_BASE}'"
             " AND p.data->'content'->>'entity' = $2 AND m->>'post' IS NOT NULL",
             entity, peer,
         )
@@ -122,10 +120,10 @@ class AuthStore:
             "SELECT g.data AS grant, a.data AS app, u.last_used_at FROM posts g"
             " LEFT JOIN posts a ON a.entity = g.entity AND a.latest AND a.post_id ="
             "  (SELECT m->>'post' FROM jsonb_array_elements(g.data->'mentions') m"
-            "   WHERE m->>'type' LIKE 'https://tent.io/types/app/v0%' LIMIT 1)"
+            f"   WHERE m->>'type' LIKE '{APP_BASE}%' LIMIT 1)"
             " LEFT JOIN LATERAL (SELECT max(cu.last_used_at) AS last_used_at FROM credential_use cu"
             "  WHERE cu.credentials_id IN (SELECT m->>'post' FROM jsonb_array_elements(g.data->'mentions') m"
-            "   WHERE m->>'type' LIKE 'https://tent.io/types/credentials/v0%')) u ON true"
+            f"   WHERE m->>'type' LIKE '{CREDENTIALS_BASE}%')) u ON true"
             " WHERE g.entity = $1 AND g.latest AND g.type_base = $2 ORDER BY g.received_at DESC",
             entity,
             APP_AUTH_BASE,

@@ -24,20 +24,26 @@ from typing import Any
 
 import asyncpg
 
+from tent.core.type_uris import (
+    APP_AUTH_BASE,
+    APP_BASE,
+    CREDENTIALS_BASE,
+    GROUP_MEMBER_BASE,
+    RELATIONSHIP_BASE,
+    SUBSCRIPTION_BASE,
+)
+from tent.core.types import parse_type
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "tent_changes"
 HOLD_SECONDS = 5.0
 
 # Post types whose posts feed a cache (see the module docstring); deletes of any type count too.
-WATCHED_TYPES = (
-    "https://tent.io/types/app/",
-    "https://tent.io/types/app-auth/",
-    "https://tent.io/types/credentials/",
-    "https://tent.io/types/relationship/",
-    "https://tent.io/types/subscription/",
-    "https://tent.io/types/group-member/",
+_WATCHED = (
+    APP_BASE, APP_AUTH_BASE, CREDENTIALS_BASE, RELATIONSHIP_BASE, SUBSCRIPTION_BASE, GROUP_MEMBER_BASE
 )
+WATCHED_TYPES = tuple(f"{t.base}/" for t in map(parse_type, _WATCHED) if t is not None)  # any version
 
 
 def watched(post_type: str) -> bool:

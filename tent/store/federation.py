@@ -8,13 +8,10 @@ from typing import Any
 
 import asyncpg
 
+from tent.core.type_uris import APP_AUTH_BASE, APP_BASE, CREDENTIALS_APP_TYPE, GROUP_MEMBER_BASE
 from tent.store.changes import Changes
 
 NOTIFY_CHANNEL = "tent_deliveries"
-GROUP_MEMBER_BASE = "https://tent.io/types/group-member/v0"
-APP_BASE = "https://tent.io/types/app/v0"
-APP_AUTH_BASE = "https://tent.io/types/app-auth/v0"
-CREDENTIALS_APP = "https://tent.io/types/credentials/v0#https://tent.io/types/app/v0"
 
 
 @dataclass(slots=True)
@@ -232,7 +229,7 @@ class FederationStore:
             " AND data->'mentions' @> jsonb_build_array(jsonb_build_object('post', $3::text))"
             " ORDER BY received_at DESC LIMIT 1",
             entity,
-            CREDENTIALS_APP,
+            CREDENTIALS_APP_TYPE,
             app_id,
         )
 
