@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tent.core.beacon import check_turf
+from tent.core.entities import check_entity
 
 
 def _bool(value: str) -> bool:
@@ -151,7 +152,10 @@ class Settings:
         if not self.entity:
             host = "localhost" if self.host in ("0.0.0.0", "::", "") else self.host
             object.__setattr__(self, "entity", f"http://{host}:{self.port}")
-        check_entity(self.entity)
+        try:
+            check_entity(self.entity)
+        except ValueError as exc:
+            raise ValueError(f"TENT_ENTITY: {exc}") from None
         if self.app_approval not in ("owner", "auto"):
             raise ValueError("TENT_APP_APPROVAL must be 'owner' or 'auto'")
         if self.workers < 1:
@@ -205,15 +209,6 @@ class Settings:
     def _entity_was_default(self) -> bool:
         host = "localhost" if self.host in ("0.0.0.0", "::", "") else self.host
         return self.entity == f"http://{host}:{self.port}"
-
-
-def check_entity(entity: str) -> None:
-    """Entity URLs are compared as exact strings, so refuse forms that would never match (D-02)."""
-    parts = urlsplit(entity)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"TENT_ENTITY must be an http(s) URL: {entity!r}")
-    if parts.query or parts.fragment or entity.endswith("/"):
-        raise ValueError(f"TENT_ENTITY must have no query, fragment or trailing slash: {entity!r}")
 
 
 def settings_from(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -10,6 +10,7 @@ from tent.config import Settings
 from tent.core.posts import build_delete_post, build_new_post, build_new_version, now_ms, restrict_permissions
 from tent.core.principal import Principal
 from tent.core.type_uris import APP_AUTH_BASE, CREDENTIALS_TYPE, RELATIONSHIP_BASE
+from tent.core.types import base_version
 from tent.publish import Publisher
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ async def new_version(
 def _grant_keys(post: dict[str, Any]) -> list[str]:
     """The credentials posts an app-auth post names: deleting the grant deletes its keys, so
     the token is refused at once (not merely left without rights)."""
-    if post["type"].split("#", 1)[0] != APP_AUTH_BASE:
+    if base_version(post["type"]) != APP_AUTH_BASE:
         return []
     return [
         str(m["post"])

@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from tent.core.types import base_version
 from tests.conftest import POST_MT, Tent
 
 SUBSCRIPTION = "https://tent.io/types/subscription/v0#"
@@ -29,7 +30,7 @@ async def eventually(check, timeout: float = 15.0, interval: float = 0.02) -> An
 async def subscribe(
     follower: Tent, publisher: Tent, selector: str = "https://tent.io/types/status/v0"
 ) -> dict:
-    base = selector.split("#", 1)[0]
+    base = base_version(selector)
     post_type = SUBSCRIPTION + base
     return await follower.create(
         post_type,

@@ -8,8 +8,9 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
+from tent.core.media import REL_META_POST
 from tent.delivery.client import HttpClient
-from tent.delivery.discovery import META_REL, Discovery, DiscoveryFailed
+from tent.delivery.discovery import Discovery, DiscoveryFailed
 from tests.conftest import Tent
 from tests.fed_helpers import deliveries, eventually
 
@@ -25,7 +26,7 @@ def _entity(
     async def root(request: web.Request) -> web.Response:
         headers = {}
         if meta_status is not None:
-            headers["Link"] = f'</meta>; rel="{META_REL}"'
+            headers["Link"] = f'</meta>; rel="{REL_META_POST}"'
         return web.Response(
             status=root_status, headers=headers, text="" if request.method == "HEAD" else "hi"
         )

@@ -25,7 +25,7 @@ from tent.client import config as config_file
 from tent.client import login as login_module
 from tent.client.cli import run_argv
 from tent.client.commands import normalise_status, parse_post_ref
-from tent.client.discovery import discover, html_meta_links, parse_link_header
+from tent.client.discovery import discover
 from tent.client.session import ClientError, TentSession, http_session
 from tests.conftest import STATUS, Tent
 
@@ -399,18 +399,6 @@ def test_config_location_follows_flag_env_and_xdg(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("TENT_STATUS_CONFIG", str(tmp_path / "env.json"))
     assert config_file.config_path() == tmp_path / "env.json"
     assert config_file.config_path(str(tmp_path / "flag.json")) == tmp_path / "flag.json"
-
-
-def test_link_headers_and_html_links_are_parsed() -> None:
-    header = ('<https://a.example/posts/x>; rel="https://tent.io/rels/meta-post", '
-              '</rel/meta>; title="m, n"; rel="alternate https://tent.io/rels/meta-post"')
-    assert parse_link_header(header) == [
-        ("https://a.example/posts/x", {"https://tent.io/rels/meta-post"}),
-        ("/rel/meta", {"alternate", "https://tent.io/rels/meta-post"}),
-    ]
-    page = ('<html><head><link rel="stylesheet" href="/s.css">'
-            '<LINK href="/meta" rel="https://tent.io/rels/meta-post" /></head></html>')
-    assert html_meta_links(page) == ["/meta"]
 
 
 def test_post_references_in_every_form() -> None:

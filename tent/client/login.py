@@ -33,7 +33,7 @@ from aiohttp import web
 
 from tent.auth.hawk import Credentials
 from tent.client import config as config_file
-from tent.client.discovery import Meta, discover, parse_link_header
+from tent.client.discovery import Meta, discover
 from tent.client.session import (
     POST_MEDIA_TYPE,
     ClientError,
@@ -41,6 +41,7 @@ from tent.client.session import (
     dumps,
     post_content_type,
 )
+from tent.core.links import header_links
 from tent.core.media import REL_CREDENTIALS
 from tent.core.type_uris import APP_TYPE, DELETE_BASE, META_BASE, REPOST_BASE, STATUS_BASE, SUBSCRIPTION_BASE
 
@@ -117,8 +118,7 @@ async def register_app(session: TentSession, name: str, redirect_uri: str) -> tu
     app = created.get("post") if isinstance(created, dict) else None
     if not isinstance(app, dict) or not isinstance(app.get("id"), str):
         raise ClientError("the server did not return the registered app post")
-    link = next((target for value in reply.headers.getall("Link", [])
-                 for target, rels in parse_link_header(value) if REL_CREDENTIALS in rels), None)
+    link = next(iter(header_links(reply.headers.getall("Link", []), REL_CREDENTIALS)), None)
     if link is None:
         raise ClientError("the server did not link the app's credentials after registration")
     # Fetched raw: the bewit MAC covers the URL exactly as the server wrote it.

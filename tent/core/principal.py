@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from tent.core.type_uris import APP_AUTH_BASE, APP_BASE, RELATIONSHIP_BASE
-from tent.core.types import any_selector_matches
+from tent.core.types import any_selector_matches, base_version
 
 Kind = Literal["anonymous", "owner", "app", "authorized_app", "peer"]
 
@@ -121,10 +121,6 @@ def is_public(post: dict[str, Any]) -> bool:
 
 
 
-def _base(post_type: str) -> str:
-    return post_type.split("#", 1)[0]
-
-
 def principal_for_credentials(target: dict[str, Any] | None, app: dict[str, Any] | None) -> Principal:
     """The requester a credentials post stands for, from the post it mentions (§5.1).
 
@@ -133,7 +129,7 @@ def principal_for_credentials(target: dict[str, Any] | None, app: dict[str, Any]
     """
     if target is None:
         return ANONYMOUS
-    base = _base(target["type"])
+    base = base_version(target["type"])
     content = target.get("content") or {}
     if base == APP_AUTH_BASE:
         types = content.get("types") or {}

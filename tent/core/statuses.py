@@ -7,6 +7,7 @@ import unicodedata
 from typing import Any
 
 from tent.core.type_uris import REPLY_TYPE, REPOST_BASE, STATUS_BASE, STATUS_TYPE, SUBSCRIPTION_BASE
+from tent.core.types import base_version
 
 MAX_STATUS_LENGTH = 256
 FOLLOWED_TYPES = (STATUS_BASE, REPOST_BASE)
@@ -72,7 +73,7 @@ def followed_base(sub: dict[str, Any]) -> str | None:
     """The base type a subscription post covers (`all` covers everything)."""
     content = sub.get("content") if isinstance(sub.get("content"), dict) else {}
     selector = content.get("type") or str(sub.get("type", "")).partition("#")[2]
-    return "all" if selector == "all" else str(selector).split("#", 1)[0] or None
+    return "all" if selector == "all" else base_version(selector)
 
 
 def followed_entity(sub: dict[str, Any]) -> str | None:

@@ -31,6 +31,13 @@ class PostType:
         return self.base.rstrip("/").rsplit("/", 1)[-1]
 
 
+def base_version(value: object) -> str | None:
+    """`value` without its fragment (what selectors and `type_base` compare); None when it is
+    not a type URI, so an unparsable type matches no known one."""
+    t = parse_type(value)
+    return t.base_version if t is not None else None
+
+
 def parse_type(value: object) -> PostType | None:
     """Parse a type URI; None when it is not one (no scheme/host, or no `/v<n>`)."""
     if not isinstance(value, str) or not value:

@@ -5,23 +5,21 @@ cached for a while; server choice follows `preference`, random among equals."""
 from __future__ import annotations
 
 import random
-import re
 import time
-from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import urljoin
 
 import aiohttp
 
+from tent.core.links import header_links, html_links
 from tent.core.media import POST, REL_META_POST
 from tent.core.retry import describe_status
 from tent.core.type_uris import META_BASE
+from tent.core.types import base_version
 from tent.delivery.client import HttpClient, RequestRefused
 from tent.delivery.explain import describe_error, host_of
 
 CACHE_SECONDS = 300.0
 CACHE_SIZE = 1000
-_LINK = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]+)*)")
 
 
 class DiscoveryFailed(Exception):
@@ -30,26 +28,6 @@ class DiscoveryFailed(Exception):
     def __init__(self, message: str, reason: str = "discovery_failed") -> None:
         super().__init__(message)
         self.reason = reason
-
-
-def meta_links(headers: list[str], base: str) -> list[str]:
-    found = []
-    for header in headers:
-        for url, params in _LINK.findall(header):
-            if re.search(r'rel\s*=\s*"?' + re.escape(REL_META_POST) + r'"?(\s|;|$)', params):
-                found.append(urljoin(base, url))
-    return found
-
-
-class _LinkParser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.links: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = dict(attrs)
-        if tag == "link" and values.get("rel") == REL_META_POST and values.get("href"):
-            self.links.append(values["href"] or "")
 
 
 def servers(meta: dict[str, Any]) -> list[dict[str, Any]]:
@@ -96,15 +74,13 @@ class Discovery:
         try:
             head = await self.http.request("HEAD", entity)
             _refuse_if_down(entity, head.status)
-            links = meta_links(head.headers.getall("Link", []), head.url)
+            links = header_links(head.headers.getall("Link", []), REL_META_POST, head.url)
             if not links:
                 page = await self.http.request("GET", entity)
                 _refuse_if_down(entity, page.status)
-                links = meta_links(page.headers.getall("Link", []), page.url)
+                links = header_links(page.headers.getall("Link", []), REL_META_POST, page.url)
                 if not links and page.headers.get("Content-Type", "").startswith("text/html"):
-                    parser = _LinkParser()
-                    parser.feed(page.body.decode("utf-8", "replace"))
-                    links = [urljoin(page.url, link) for link in parser.links]
+                    links = html_links(page.body.decode("utf-8", "replace"), REL_META_POST, page.url)
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise DiscoveryFailed(describe_error(exc, host_of(entity)), "unreachable") from exc
         except RequestRefused as exc:
@@ -141,7 +117,7 @@ class Discovery:
             return False
         content = post["content"]
         return (
-            str(post.get("type", "")).split("#", 1)[0] == META_BASE
+            base_version(post.get("type")) == META_BASE
             and content.get("entity") == entity
             and isinstance(content.get("servers"), list)
             and bool(content["servers"])

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import secrets
 import time
 from typing import Any
@@ -19,6 +18,7 @@ from tent.auth.hawk import Credentials, bewit_url
 from tent.config import Settings
 from tent.core import media
 from tent.core.dispatch import DELETE_BASE, still_wanted
+from tent.core.links import header_links
 from tent.core.media import REL_CREDENTIALS
 from tent.core.posts import build_new_post, build_new_version, now_ms
 from tent.core.principal import ANONYMOUS, Principal, principal_for_credentials
@@ -43,7 +43,6 @@ from tent.store.posts import PostStore
 log = logging.getLogger(__name__)
 
 LINK_SECONDS = 24 * 3600
-_LINK = re.compile(r'<([^>]*)>\s*;\s*rel="?([^";]+)"?')
 
 
 class RelationshipFailed(Exception):
@@ -53,11 +52,7 @@ class RelationshipFailed(Exception):
 
 
 def credentials_link(header_values: list[str]) -> str | None:
-    for value in header_values:
-        for url, rel in _LINK.findall(value):
-            if rel == REL_CREDENTIALS:
-                return url
-    return None
+    return next(iter(header_links(header_values, REL_CREDENTIALS)), None)
 
 
 def notification_body(post: dict[str, Any]) -> bytes:

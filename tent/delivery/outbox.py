@@ -21,6 +21,7 @@ from tent.config import Settings
 from tent.core.posts import build_new_post, now_ms
 from tent.core.retry import Outcome, gives_up, next_delay
 from tent.core.type_uris import DELIVERY_FAILURE_TYPE
+from tent.core.types import base_version
 from tent.delivery.federation import Federation
 from tent.publish import Publisher
 from tent.store.federation import NOTIFY_CHANNEL, Delivery, FederationStore
@@ -45,7 +46,7 @@ def failure_post(
     }
     return build_new_post(
         {
-            "type": DELIVERY_FAILURE_TYPE + failed["type"].split("#", 1)[0],
+            "type": DELIVERY_FAILURE_TYPE + (base_version(failed["type"]) or ""),
             "content": {"entity": recipient, "status": status, "reason": reason},
             "refs": [ref],
             "mentions": [ref],

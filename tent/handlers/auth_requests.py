@@ -14,8 +14,8 @@ from typing import Any
 from aiohttp import web
 
 from tent import grants
-from tent.config import check_entity
 from tent.core.beacon import check_turf
+from tent.core.entities import check_entity
 from tent.core.errors import NotFound, TentError, Unauthorized
 from tent.core.input_safety import bounded_int, parse_json
 from tent.core.posts import now_ms
@@ -132,7 +132,7 @@ def _turf_and_entity(body: dict[str, Any]) -> tuple[str | None, str | None]:
     try:
         check_entity(entity)
     except ValueError as exc:
-        raise TentError(str(exc).replace("TENT_ENTITY", "entity")) from None
+        raise TentError(f"entity: {exc}") from None
     return turf, entity
 
 

@@ -24,6 +24,7 @@ from tent.core.type_uris import (
     RELATIONSHIP_INITIAL_TYPE,
     SUBSCRIPTION_BASE,
 )
+from tent.core.types import base_version
 from tent.delivery.discovery import DiscoveryFailed
 from tent.delivery.federation import RelationshipFailed
 from tent.handlers.common import (
@@ -97,7 +98,7 @@ async def receive_notification(
 async def _effects(request: web.Request, post: dict[str, Any], sender: str, conn: Any) -> None:
     """What a delivered post changes here besides being stored (§7.5 step 4)."""
     settings, store, fed_store = settings_of(request), posts_of(request), request.app[FEDERATION_STORE]
-    base = post["type"].split("#", 1)[0]
+    base = base_version(post["type"])
     if post["type"] == DELETE_TYPE:
         for ref in post.get("refs") or []:
             if (ref.get("entity") or sender) != sender or not ref.get("post"):

@@ -23,7 +23,8 @@ from tent.core.posts import now_ms
 from tent.core.principal import OWNER, Visibility
 from tent.core.reasons import delivery_error_in_words
 from tent.core.statuses import MAX_STATUS_LENGTH, StatusError, repost_body, status_body
-from tent.core.type_uris import APP_BASE, GROUP_BASE, META_TYPE, REPOST_BASE, STATUS_BASE
+from tent.core.type_uris import APP_AUTH_BASE, APP_BASE, GROUP_BASE, META_TYPE, REPOST_BASE, STATUS_BASE
+from tent.core.types import base_version
 from tent.core.validation import validate_post
 from tent.handlers import attachments, pages
 from tent.handlers.common import (
@@ -391,7 +392,7 @@ async def revoke(request: web.Request) -> web.Response:
     form = await check_form(request)
     settings, store = settings_of(request), posts_of(request)
     grant = await store.get(settings.entity, request.match_info["grant"])
-    if grant is None or grant["type"].split("#", 1)[0] != posting.APP_AUTH_BASE:
+    if grant is None or base_version(grant["type"]) != APP_AUTH_BASE:
         raise NotFound()
     app_ref = next(
         (
