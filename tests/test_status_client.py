@@ -520,9 +520,11 @@ async def test_unreachable_server_is_one_error_line(
 
 
 def test_the_client_uses_only_the_protocol() -> None:
-    """No database, no server internals: only the pure Hawk module and the pure rules of
-    statuses (shared with the server's own pages) are shared."""
-    shared = ("tent.client", "tent.auth.hawk", "tent.core.statuses")
+    """No database, no server internals: only the pure Hawk module and pure protocol rules
+    (statuses, shared with the server's own pages; names, links and entity URLs, shared with
+    the server's discovery) are shared."""
+    pure = ("statuses", "type_uris", "types", "links", "entities", "media")
+    shared = ("tent.client", "tent.auth.hawk", *(f"tent.core.{name}" for name in pure))
     for source in Path(__file__).parent.parent.joinpath("tent", "client").glob("*.py"):
         text = source.read_text()
         imports = re.findall(r"^\s*from (tent\.[\w.]+) import (\w+)|^\s*import (tent\.[\w.]+)", text, re.M)
