@@ -39,6 +39,7 @@ import asyncpg
 from tent.auth.hawk import Credentials, sign_request, verify_response
 from tent.core.posts import build_new_post, now_ms
 from tent.store import db
+from tent.store.db import Database
 from tent.store.posts import PostStore
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -330,18 +331,18 @@ async def seed_ours(dsn: str, entity: str, target: int) -> int:
     """Top the server's database up to `target` posts through the package's own code path."""
     pool = await db.create_pool(dsn, SEED_TASKS)
     try:
-        store = PostStore(pool)
+        database = Database(pool)
+        store = PostStore(database)
         missing = max(0, target - await pool.fetchval("SELECT count(*) FROM posts"))
         base = now_ms() - missing  # one distinct received_at per post
 
         async def worker(k: int) -> None:
             mine = range(k, missing, SEED_TASKS)
-            async with pool.acquire() as conn:
-                for start in range(0, len(mine), SEED_CHUNK):
-                    async with conn.transaction():
-                        for i in mine[start:start + SEED_CHUNK]:
-                            body = {"type": STATUS_TYPE, "content": {"text": f"Seed status {i}"}}
-                            await store.create(build_new_post(body, entity=entity, now=base + i), conn)
+            for start in range(0, len(mine), SEED_CHUNK):
+                async with database.transaction():
+                    for i in mine[start:start + SEED_CHUNK]:
+                        body = {"type": STATUS_TYPE, "content": {"text": f"Seed status {i}"}}
+                        await store.create(build_new_post(body, entity=entity, now=base + i))
 
         await asyncio.gather(*(worker(k) for k in range(SEED_TASKS)))
         return missing

@@ -38,23 +38,28 @@ from tent.handlers import (
 from tent.handlers.common import (
     AUTH_STORE,
     AUTHENTICATOR,
+    DATABASE,
     FEDERATION,
     FEDERATION_STORE,
     OUTBOX,
     POSTS,
     PUBLISHER,
     SERVER_CREDENTIALS,
+    SERVICES,
     SETTINGS,
+    STATE,
 )
 from tent.handlers.post_input import BLOBS
 from tent.http_input import HANDLER_ARGS, quiet_parser_errors
-from tent.publish import Publisher
+from tent.services.container import build_services, subscribe_caches
+from tent.services.publishing import Publisher
 from tent.store import db
 from tent.store.auth import AuthStore
 from tent.store.blobs import BlobStore
 from tent.store.changes import Changes
 from tent.store.federation import FederationStore
 from tent.store.posts import PostStore
+from tent.store.state import ServerState
 
 log = logging.getLogger(__name__)
 NONCE_SWEEP_SECONDS = 60.0
@@ -91,13 +96,16 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     try:
         async with pool.acquire() as conn:
             await db.migrate(conn)
-        changes = Changes()
-        await changes.start(pool)
-        app[POSTS] = PostStore(pool, changes)
-        app[AUTH_STORE] = AuthStore(pool)
+        database = db.Database(pool)
+        changes = Changes(database)
+        await changes.start()
+        app[DATABASE] = database
+        app[STATE] = ServerState(database)
+        app[POSTS] = PostStore(database, changes)
+        app[AUTH_STORE] = AuthStore(database)
         app[BLOBS] = BlobStore(pool)
         await app[BLOBS].forget_stale_uploads(now_ms() - 24 * 3600 * 1000)
-        app[FEDERATION_STORE] = FederationStore(pool, changes)
+        app[FEDERATION_STORE] = FederationStore(database, changes)
         app[PUBLISHER] = Publisher(settings, app[POSTS], app[FEDERATION_STORE])
         await ensure_meta_post(settings, app[POSTS], app[PUBLISHER])
         server = await ensure_server_credentials(app[POSTS])
@@ -106,13 +114,22 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         app[FEDERATION] = Federation(
             settings, app[POSTS], app[FEDERATION_STORE], app[PUBLISHER], app[SERVER_CREDENTIALS]
         )
-        changes.subscribe(app[FEDERATION].post_changed)
         app[beacon.TURF_VERIFIER] = TurfVerifier(
             app[FEDERATION].http, app[FEDERATION].discovery, settings.beacon_timeout
         )
         outbox = Outbox(settings, app[FEDERATION_STORE], app[POSTS], app[FEDERATION], app[PUBLISHER])
         await outbox.start()
         app[OUTBOX] = outbox
+        app[SERVICES] = build_services(
+            settings,
+            app[POSTS],
+            app[AUTH_STORE],
+            app[FEDERATION_STORE],
+            app[PUBLISHER],
+            app[FEDERATION],
+            outbox,
+        )
+        subscribe_caches(changes, app[AUTHENTICATOR], app[PUBLISHER], app[FEDERATION_STORE], app[FEDERATION])
         sweeper = asyncio.create_task(_sweep_nonces(app[AUTHENTICATOR]), name="tent-nonce-sweeper")
         # Objects made at start live as long as the process: keep them out of the garbage
         # collector's full passes, which otherwise stall every request now and then.

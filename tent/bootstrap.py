@@ -8,18 +8,18 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from tent import grants
 from tent.config import Settings
 from tent.core.beacon import public_keys
 from tent.core.posts import build_new_post, build_new_version, new_id, now_ms
 from tent.core.type_uris import META_TYPE
-from tent.grants import owner_settings_app
 from tent.keys import ensure_signing_keys
-from tent.publish import Publisher
-from tent.store import db
+from tent.services import grants
+from tent.services.grants import OWNER_APP_KEY, owner_settings_app
+from tent.services.publishing import Publisher
 from tent.store.posts import PostStore
+from tent.store.state import ServerState
 
-OWNER_APP_KEY = "owner_app"
+__all__ = ["OWNER_APP_KEY", "ensure_meta_post", "ensure_owner_app", "ensure_server_credentials"]
 SERVER_CREDENTIALS_KEY = "server_credentials"
 
 
@@ -89,8 +89,8 @@ async def ensure_meta_post(settings: Settings, posts: PostStore, publisher: Publ
 
 async def ensure_owner_app(settings: Settings, posts: PostStore) -> dict[str, Any]:
     """A fully authorized app for the owner's own tools: all types, every scope."""
-    async with posts.pool.acquire() as conn:
-        known = await db.get_state(conn, OWNER_APP_KEY)
+    state = ServerState(posts.db)
+    known = await state.get(OWNER_APP_KEY)
     if known is not None:
         creds = await posts.get(settings.entity, known["credentials_id"])
         if creds is not None:
@@ -98,17 +98,16 @@ async def ensure_owner_app(settings: Settings, posts: PostStore) -> dict[str, An
     app_post, app_creds = grants.build_app_registration(owner_settings_app(settings), entity=settings.entity)
     types, scopes = grants.requested_grant(app_post)
     auth, creds = grants.build_grant(app_post, entity=settings.entity, types=types, scopes=scopes)
-    async with posts.pool.acquire() as conn, conn.transaction():
-        await grants.store_posts(posts, app_post, app_creds, auth, creds, conn=conn)
-        await db.set_state(conn, OWNER_APP_KEY, {"app_id": app_post["id"], "credentials_id": creds["id"]})
+    async with posts.db.transaction():
+        await grants.store_posts(posts, app_post, app_creds, auth, creds)
+        await state.set(OWNER_APP_KEY, {"app_id": app_post["id"], "credentials_id": creds["id"]})
     return _credentials_json(settings, app_post["id"], creds)
 
 
 async def ensure_server_credentials(posts: PostStore) -> dict[str, str]:
     """The server's own Hawk secret: signs the bewit URLs it hands out, acts as owner."""
     fresh = {"id": new_id(), "hawk_key": secrets.token_hex(32)}
-    async with posts.pool.acquire() as conn:
-        return await db.set_state_if_absent(conn, SERVER_CREDENTIALS_KEY, fresh)
+    return await ServerState(posts.db).set_if_absent(SERVER_CREDENTIALS_KEY, fresh)
 
 
 def _credentials_json(settings: Settings, app_id: str, creds: dict[str, Any]) -> dict[str, Any]:

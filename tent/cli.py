@@ -86,13 +86,15 @@ async def _pool(settings: Settings) -> AsyncIterator[Any]:
 @contextlib.asynccontextmanager
 async def _store(settings: Settings) -> AsyncIterator[Any]:
     from tent.bootstrap import ensure_meta_post
-    from tent.publish import Publisher
+    from tent.services.publishing import Publisher
+    from tent.store.db import Database
     from tent.store.federation import FederationStore
     from tent.store.posts import PostStore
 
     async with _pool(settings) as pool:
-        store = PostStore(pool)
-        await ensure_meta_post(settings, store, Publisher(settings, store, FederationStore(pool)))
+        store = PostStore(Database(pool))
+        publisher = Publisher(settings, store, FederationStore(store.db, store.changes))
+        await ensure_meta_post(settings, store, publisher)
         yield store
 
 
@@ -111,11 +113,11 @@ async def _credentials(settings: Settings) -> dict[str, Any]:
 async def _set_passphrase(settings: Settings, passphrase: str) -> None:
     from tent.core.passphrase import hash_passphrase
     from tent.handlers.owner import PASSPHRASE_KEY
-    from tent.store import db
+    from tent.store.state import ServerState
 
     hashed = await asyncio.get_running_loop().run_in_executor(None, hash_passphrase, passphrase)
-    async with _store(settings) as store, store.pool.acquire() as conn:
-        await db.set_state(conn, PASSPHRASE_KEY, hashed)
+    async with _store(settings) as store:
+        await ServerState(store.db).set(PASSPHRASE_KEY, hashed)
 
 
 def _read_passphrase() -> str:

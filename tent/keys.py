@@ -9,8 +9,8 @@ from typing import Any
 from tent.config import Settings
 from tent.core import beacon
 from tent.core.posts import now_ms
-from tent.store import db
 from tent.store.posts import PostStore
+from tent.store.state import ServerState
 
 SIGNING_KEYS_KEY = "signing_keys"
 
@@ -18,14 +18,14 @@ SIGNING_KEYS_KEY = "signing_keys"
 async def ensure_signing_keys(posts: PostStore) -> list[dict[str, Any]]:
     """The keys, making the first one if there is none (two processes starting at once
     agree on whichever was stored first)."""
-    async with posts.pool.acquire() as conn:
-        stored = await db.set_state_if_absent(conn, SIGNING_KEYS_KEY, {"keys": [beacon.new_key(1, now_ms())]})
+    stored = await ServerState(posts.db).set_if_absent(
+        SIGNING_KEYS_KEY, {"keys": [beacon.new_key(1, now_ms())]}
+    )
     return stored["keys"]
 
 
 async def signing_keys(posts: PostStore) -> list[dict[str, Any]]:
-    async with posts.pool.acquire() as conn:
-        stored = await db.get_state(conn, SIGNING_KEYS_KEY)
+    stored = await ServerState(posts.db).get(SIGNING_KEYS_KEY)
     return stored["keys"] if stored else []
 
 
@@ -38,20 +38,21 @@ async def rotate(settings: Settings, posts: PostStore) -> int:
     transaction; the version reaches every relationship like any meta change."""
     from tent.bootstrap import meta_version
     from tent.core.type_uris import META_TYPE
-    from tent.publish import Publisher
+    from tent.services.publishing import Publisher
     from tent.store.federation import FederationStore
 
     await ensure_signing_keys(posts)
-    publisher = Publisher(settings, posts, FederationStore(posts.pool))
-    async with posts.pool.acquire() as conn, conn.transaction():
-        stored = await db.get_state_for_update(conn, SIGNING_KEYS_KEY)
+    publisher = Publisher(settings, posts, FederationStore(posts.db, posts.changes))
+    state = ServerState(posts.db)
+    async with posts.db.transaction():
+        stored = await state.get_for_update(SIGNING_KEYS_KEY)
         keys = stored["keys"]
         key = beacon.new_key(newest(keys)["life"] + 1, now_ms())
         keys = [*keys, key]
-        await db.set_state(conn, SIGNING_KEYS_KEY, {"keys": keys})
-        current = await posts.latest_of_type(settings.entity, META_TYPE, conn=conn)
+        await state.set(SIGNING_KEYS_KEY, {"keys": keys})
+        current = await posts.latest_of_type(settings.entity, META_TYPE)
         assert current is not None, "ensure_meta_post ran before"
         version = meta_version(settings, current, keys)
         if version is not None:
-            await publisher.publish(version, new=False, conn=conn)
+            await publisher.publish(version, new=False)
     return key["life"]

@@ -10,9 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 
 from tent.core.passphrase import hash_passphrase
-from tent.handlers.common import POSTS
+from tent.handlers.common import STATE
 from tent.handlers.owner import PASSPHRASE_KEY
-from tent.store import db
 from tests.conftest import POST_MT, STATUS, Client, Tent
 
 APP = "https://tent.io/types/app/v0#"
@@ -82,8 +81,7 @@ async def ask(tent: Tent, **body) -> tuple[dict, Client]:
 
 async def owner_session(tent: Tent) -> aiohttp.ClientSession:
     """A browser-like session signed in to the owner pages with the passphrase."""
-    async with tent.server.app[POSTS].pool.acquire() as conn:
-        await db.set_state(conn, PASSPHRASE_KEY, hash_passphrase("correct horse battery"))
+    await tent.server.app[STATE].set(PASSPHRASE_KEY, hash_passphrase("correct horse battery"))
     session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
     resp = await session.post(
         tent.base + "/owner/login",

@@ -16,9 +16,8 @@ from typing import Any, NoReturn
 import pytest
 
 from tent.core.passphrase import hash_passphrase
-from tent.handlers.common import POSTS
+from tent.handlers.common import STATE
 from tent.handlers.owner import PASSPHRASE_KEY
-from tent.store import db
 
 try:
     from playwright.async_api import BrowserContext, Page, async_playwright
@@ -93,8 +92,7 @@ async def owner_server(make_server: MakeServer, **settings: Any) -> Tent:
     """A server that asks its owner before authorizing apps, with a passphrase set."""
     tent = await make_server(app_approval="owner", **settings)
     hashed = await asyncio.get_running_loop().run_in_executor(None, hash_passphrase, PASSPHRASE)
-    async with tent.server.app[POSTS].pool.acquire() as conn:
-        await db.set_state(conn, PASSPHRASE_KEY, hashed)
+    await tent.server.app[STATE].set(PASSPHRASE_KEY, hashed)
     return tent
 
 

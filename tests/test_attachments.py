@@ -7,7 +7,7 @@ import time
 
 import aiohttp
 
-from tent.handlers.common import POSTS, SERVER_CREDENTIALS
+from tent.handlers.common import DATABASE, SERVER_CREDENTIALS
 from tests.app_helpers import authorize
 from tests.attachment_helpers import DATA, PHOTO, attachment_path, digest, multipart, upload
 from tests.conftest import POST_MT, Tent
@@ -44,7 +44,7 @@ async def test_multipart_post_records_each_attachment(tent: Tent) -> None:
 async def test_the_same_bytes_are_stored_once(tent: Tent) -> None:
     await upload(tent, [("photo", "a.jpeg", "image/jpeg", DATA)])
     await upload(tent, [("photo", "b.jpeg", "image/jpeg", DATA)])
-    pool = tent.server.app[POSTS].pool
+    pool = tent.server.app[DATABASE].pool
     assert await pool.fetchval("SELECT count(*) FROM blobs WHERE digest = $1", digest(DATA)) == 1
     assert await pool.fetchval("SELECT count(*) FROM blob_chunks WHERE blob = $1", digest(DATA)) == 1
     assert await pool.fetchval("SELECT count(*) FROM blob_chunks WHERE blob LIKE 'upload:%'") == 0
@@ -185,7 +185,7 @@ async def test_attachment_over_the_limit_is_413_and_leaves_nothing(make_server) 
     resp = await tent.client.post("/posts", data=writer, headers={"Content-Type": writer.content_type})
     assert resp.status == 413
     assert (await resp.json())["error"].startswith("Attachment too large")
-    pool = tent.server.app[POSTS].pool
+    pool = tent.server.app[DATABASE].pool
     assert await pool.fetchval("SELECT count(*) FROM blob_chunks") == 0
     assert (await tent.feed(f"?types={PHOTO}"))["posts"] == []
 
@@ -199,4 +199,4 @@ async def test_multipart_needs_the_post_part_first_and_unauthorized_uploads_stor
     writer = multipart({"type": PHOTO}, [("photo", "a.jpeg", "image/jpeg", b"anonymous bytes")])
     resp = await tent.anon.post("/posts", data=writer, headers={"Content-Type": writer.content_type})
     assert resp.status == 403
-    assert await tent.server.app[POSTS].pool.fetchval("SELECT count(*) FROM blob_chunks") == 0
+    assert await tent.server.app[DATABASE].pool.fetchval("SELECT count(*) FROM blob_chunks") == 0

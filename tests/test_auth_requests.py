@@ -6,9 +6,8 @@ from __future__ import annotations
 import time
 
 from tent.core.passphrase import hash_passphrase
-from tent.handlers.common import POSTS
+from tent.handlers.common import STATE
 from tent.handlers.owner import PASSPHRASE_KEY
-from tent.store import db
 from tests.app_helpers import ask, owner_session
 from tests.conftest import POST_MT, STATUS, Tent
 
@@ -139,7 +138,6 @@ async def test_owner_page_without_session_shows_the_sign_in_form(tent: Tent) -> 
     assert resp.status == 200
     html = await resp.text()
     assert "tent passphrase" in html and 'type="password"' not in html  # no passphrase set yet
-    async with tent.server.app[POSTS].pool.acquire() as conn:
-        await db.set_state(conn, PASSPHRASE_KEY, hash_passphrase("correct horse battery"))
+    await tent.server.app[STATE].set(PASSPHRASE_KEY, hash_passphrase("correct horse battery"))
     html = await (await tent.anon.get("/owner")).text()
     assert 'type="password"' in html and "Approve" not in html

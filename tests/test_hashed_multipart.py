@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from tent.handlers.common import POSTS
+from tent.handlers.common import DATABASE
 from tests.attachment_helpers import digest, multipart
 from tests.conftest import POST_MT, Tent
 from tests.signing import sign
@@ -25,7 +25,7 @@ FORGED = b"forged! photo bytes" * 20_000  # the same length, other bytes
 
 
 async def _stored_counts(tent: Tent) -> tuple[int, int, int]:
-    pool = tent.server.app[POSTS].pool
+    pool = tent.server.app[DATABASE].pool
     return (
         await pool.fetchval("SELECT count(*) FROM blobs"),
         await pool.fetchval("SELECT count(*) FROM blob_chunks"),

@@ -11,9 +11,8 @@ import pytest
 
 from tent.core.passphrase import hash_passphrase
 from tent.core.signin_backoff import FIRST_LOCK_MS, FREE_FAILURES, MAX_LOCK_MS, lock_ms
-from tent.handlers.common import POSTS
+from tent.handlers.common import STATE
 from tent.handlers.owner import PASSPHRASE_KEY
-from tent.store import db
 from tests.conftest import Tent
 
 PASSPHRASE = "correct horse battery"
@@ -21,8 +20,7 @@ FAIL2BAN = re.compile(r"failed owner sign-in \(\d+ in a row\) from (?P<host>\S+)
 
 
 async def _with_passphrase(tent: Tent) -> Tent:
-    async with tent.server.app[POSTS].pool.acquire() as conn:
-        await db.set_state(conn, PASSPHRASE_KEY, hash_passphrase(PASSPHRASE))
+    await tent.server.app[STATE].set(PASSPHRASE_KEY, hash_passphrase(PASSPHRASE))
     return tent
 
 

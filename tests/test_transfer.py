@@ -18,7 +18,7 @@ import pytest
 
 from tent import transfer
 from tent.core.passphrase import hash_passphrase
-from tent.handlers.common import FEDERATION_STORE, POSTS
+from tent.handlers.common import DATABASE, FEDERATION_STORE, STATE
 from tent.handlers.owner import PASSPHRASE_KEY
 from tent.store import db
 from tent.store import transfer as store_transfer
@@ -77,8 +77,7 @@ async def test_export_import_moves_the_server_and_nobody_notices(make_server, ne
     alice, bob = await make_server(), await make_server()
     follow = await subscribe(bob, alice)
     await wait_delivered(bob, follow["id"], alice.entity)
-    async with alice.server.app[POSTS].pool.acquire() as conn:
-        await db.set_state(conn, PASSPHRASE_KEY, hash_passphrase("correct horse battery staple"))
+    await alice.server.app[STATE].set(PASSPHRASE_KEY, hash_passphrase("correct horse battery staple"))
     v1 = await alice.status("first draft")
     v2 = await alice.update(v1, {"text": "second draft"})
     v3 = await alice.update(v2, {"text": "final"})
@@ -150,7 +149,7 @@ async def test_export_import_moves_the_server_and_nobody_notices(make_server, ne
 
 async def export_lines(tent: Tent) -> list[bytes]:
     out = bytearray()
-    await transfer.export(tent.server.app[POSTS].pool, tent.entity, out.extend)
+    await transfer.export(tent.server.app[DATABASE].pool, tent.entity, out.extend)
     return bytes(out).splitlines(keepends=True)
 
 
@@ -327,7 +326,7 @@ async def test_export_and_import_run_in_constant_memory(tent: Tent, new_database
         for _ in range(BIG // len(block)):
             yield block
 
-    stored = await BlobStore(tent.server.app[POSTS].pool).upload(stream(), BIG, 1)
+    stored = await BlobStore(tent.server.app[DATABASE].pool).upload(stream(), BIG, 1)
     big = tmp_path / "big.jsonl"
     big_export = await asyncio.to_thread(_peak_rss, ["export", "-o", str(big)], env, tmp_path / "e2")
     assert big.stat().st_size > BIG

@@ -65,13 +65,15 @@ class Authenticator:
         # the shared table (`AuthStore.first_use_of_nonce`) covers the other processes.
         self.nonces = NonceCache(window=2 * SKEW_SECONDS)
         self.changes = changes
-        # Any change to a credentials, grant, app or relationship post (or any delete), in
-        # any process, may revoke a key: every cached lookup is forgotten at once.
+        # Any change to a credentials, grant or app post (or any delete), in any process, may
+        # revoke a key: every cached lookup is forgotten at once (tent.services.container).
         self._cache: dict[str, tuple[float, tuple[Credentials, Principal] | None]] = {}
-        changes.subscribe(self._cache.clear)
         self._used: dict[str, float] = {}  # key id -> when its use may next be written
         self._uses: dict[str, int] = {}
         self._use_writer: asyncio.Task[None] | None = None
+
+    def forget(self) -> None:
+        self._cache.clear()
 
     async def lookup(self, key_id: str) -> tuple[Credentials, Principal] | None:
         if hmac.compare_digest(key_id.encode(), self.server.id.encode()):

@@ -17,7 +17,6 @@ import orjson
 from tent.auth.hawk import Credentials, bewit_url
 from tent.config import Settings
 from tent.core import media
-from tent.core.dispatch import DELETE_BASE, still_wanted
 from tent.core.links import header_links
 from tent.core.media import REL_CREDENTIALS
 from tent.core.posts import build_new_post, build_new_version, now_ms
@@ -36,7 +35,7 @@ from tent.delivery.client import HttpClient, RequestRefused, Response
 from tent.delivery.discovery import Discovery, DiscoveryFailed
 from tent.delivery.explain import describe_error, host_of
 from tent.delivery.proxy import Proxy, endpoint_urls, hawk_headers
-from tent.publish import Publisher
+from tent.services.publishing import Publisher
 from tent.store.federation import Delivery, FederationStore, Relationship
 from tent.store.posts import PostStore
 
@@ -177,10 +176,10 @@ class Federation:
                 RELATIONSHIP_INITIAL_TYPE, entity, [{"entity": entity}], own=own, now=now
             )
             rel = Relationship(entity, ra["id"], ca["id"], None, None, False)
-            async with self.posts.pool.acquire() as conn, conn.transaction():
-                await self.posts.create(ra, conn)
-                await self.posts.create(ca, conn)
-                await self.store.save_relationship(rel, now, conn)
+            async with self.posts.db.transaction():
+                await self.posts.create(ra)
+                await self.posts.create(ca)
+                await self.store.save_relationship(rel, now)
         ra = await self.posts.get(own, rel.our_post_id or "")
         if ra is None:
             raise RelationshipFailed("our relationship post is gone")
@@ -257,10 +256,10 @@ class Federation:
             entity=self.settings.entity,
             now=now,
         )
-        async with self.posts.pool.acquire() as conn, conn.transaction():
-            await self.store.save_relationship(rel, now, conn)
-            await self.publisher.publish(confirmed, new=False, conn=conn)
-            await self.publisher.publish(subscription, conn=conn)
+        async with self.posts.db.transaction():
+            await self.store.save_relationship(rel, now)
+            await self.publisher.publish(confirmed, new=False)
+            await self.publisher.publish(subscription)
         log.info("relationship with %s is active", entity)
         return rel
 
@@ -315,10 +314,10 @@ class Federation:
             now=now,
         )
         rel = Relationship(entity, rb["id"], cb["id"], remote, meta, True)
-        async with self.posts.pool.acquire() as conn, conn.transaction():
-            await self.store.save_relationship(rel, now, conn)
-            await self.posts.create(cb, conn)
-            await self.publisher.publish(rb, conn=conn)
+        async with self.posts.db.transaction():
+            await self.store.save_relationship(rel, now)
+            await self.posts.create(cb)
+            await self.publisher.publish(rb)
         if existing is not None and existing.active:
             log.info("relationship with %s renewed", entity)
         return ra, self._bewit_link(cb["id"])
@@ -337,33 +336,7 @@ class Federation:
             self._bodies[key] = found
         return found
 
-    async def unsubscribed(self, entity: str, conn: Any = None) -> int:
-        """The entity dropped a subscription: its pending deliveries that no subscription,
-        mention, delete or meta rule still asks for are cancelled, not retried for a week."""
-        selectors = await self.store.selectors_of(entity, conn)
-        stale = [
-            delivery_id
-            for delivery_id, post_type, mentioned in await self.store.pending_to(entity, conn)
-            if not still_wanted(post_type, mentioned, selectors)
-        ]
-        return await self._cancel(entity, stale, "cancelled: the recipient unsubscribed", conn)
-
-    async def relationship_removed(self, entity: str, conn: Any = None) -> int:
-        """The relationship with the entity is gone: nothing but deletes is sent to it any more."""
-        stale = [
-            delivery_id
-            for delivery_id, post_type, _ in await self.store.pending_to(entity, conn)
-            if not post_type.startswith(DELETE_BASE + "#")
-        ]
-        return await self._cancel(entity, stale, "cancelled: the relationship was removed", conn)
-
-    async def _cancel(self, entity: str, ids: list[int], reason: str, conn: Any) -> int:
-        cancelled = await self.store.cancel(ids, reason, conn) if ids else 0
-        if cancelled:
-            log.info("%d pending deliveries to %s %s", cancelled, entity, reason)
-        return cancelled
-
-    def post_changed(self) -> None:
+    def forget_bodies(self) -> None:
         """A deletion may remove a cached version: deleted posts are not sent."""
         self._bodies.clear()
 

@@ -23,7 +23,7 @@ from tent.core.retry import Outcome, gives_up, next_delay
 from tent.core.type_uris import DELIVERY_FAILURE_TYPE
 from tent.core.types import base_version
 from tent.delivery.federation import Federation
-from tent.publish import Publisher
+from tent.services.publishing import Publisher
 from tent.store.federation import NOTIFY_CHANNEL, Delivery, FederationStore
 from tent.store.posts import PostStore
 
@@ -86,7 +86,7 @@ class Outbox:
         self._stopping = False
 
     async def start(self) -> None:
-        self._listener = await self.posts.pool.acquire()
+        self._listener = await self.posts.db.pool.acquire()
         # This worker's leases are its own while this connection lives: a process starting
         # beside us leaves them alone (release_leases), and reclaims them once we are gone.
         # Registered before releasing, so two processes starting together spare each other.
@@ -122,7 +122,7 @@ class Outbox:
             with contextlib.suppress(Exception):
                 await self._listener.remove_listener(NOTIFY_CHANNEL, self._notified)
                 await self.store.unregister_worker(self._listener, self.worker)
-            await self.posts.pool.release(self._listener)
+            await self.posts.db.pool.release(self._listener)
 
     async def _run(self) -> None:
         while not self._stopping:

@@ -12,7 +12,7 @@ from tent.core import media
 from tent.core.errors import NotFound, TentError
 from tent.core.principal import is_public
 from tent.handlers import proxy
-from tent.handlers.common import attachment_url, principal_of, settings_of
+from tent.handlers.common import attachment_url, principal_of, services_of, settings_of
 from tent.handlers.post_input import BLOBS
 
 ONE_YEAR = 31557600
@@ -100,13 +100,11 @@ async def serve(request: web.Request, prefix: str) -> web.StreamResponse:
 
 async def post_attachment(request: web.Request, entity: str, post_id: str, name: str) -> web.Response:
     """302 to the attachment of that name in the post version; Accept picks among types (D-30)."""
-    from tent.handlers.posts import readable_post
-
     version = request.query.get("version")
     version = None if version in (None, "latest") else version
     if await proxy.should_proxy(request, entity, post_id, version):
         return await proxy.post_attachment(request, entity, post_id, name)
-    post = await readable_post(request, entity, post_id, version)
+    post = await services_of(request).reader.readable_post(principal_of(request), entity, post_id, version)
     accept = request.headers.get("Accept")
     best, best_q = None, 0.0
     for candidate in post.get("attachments") or []:

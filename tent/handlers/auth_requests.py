@@ -13,7 +13,6 @@ from typing import Any
 
 from aiohttp import web
 
-from tent import grants
 from tent.core.beacon import check_turf
 from tent.core.entities import check_entity
 from tent.core.errors import NotFound, TentError, Unauthorized
@@ -23,8 +22,17 @@ from tent.core.principal import Principal
 from tent.core.type_uris import APP_AUTH_TYPE
 from tent.handlers import owner, pages
 from tent.handlers.beacon import TURF_VERIFIER
-from tent.handlers.common import AUTH_STORE, int_param, json_response, posts_of, principal_of, settings_of
+from tent.handlers.common import (
+    AUTH_STORE,
+    int_param,
+    json_response,
+    posts_of,
+    principal_of,
+    services_of,
+    settings_of,
+)
 from tent.http_input import read_body
+from tent.services.grants import requested_grant
 from tent.store.auth import AuthRequest
 
 DEFAULT_LIFETIME_MS = 15 * 60 * 1000
@@ -83,7 +91,7 @@ async def create(request: web.Request) -> web.Response:
     app = await posts_of(request).get(settings.entity, principal.app_post_id or "")
     if app is None:
         raise Unauthorized(403)
-    types, scopes = grants.requested_grant(app)
+    types, scopes = requested_grant(app)
     content = app.get("content") or {}
     record = {
         "app": {
@@ -150,10 +158,10 @@ async def _visible_entry(request: web.Request) -> tuple[AuthRequest, Principal]:
 async def show(request: web.Request) -> web.Response:
     entry, principal = await _visible_entry(request)
     out = _entry_json(request, entry)
-    if entry.result == "yes" and principal.kind == "app" and entry.credentials_id:
-        creds = await posts_of(request).get(settings_of(request).entity, entry.credentials_id)
-        if creds is not None:
-            out["credentials"] = grants.token_response(creds)
+    if principal.kind == "app":
+        credentials = await services_of(request).grants.request_credentials(entry)
+        if credentials is not None:
+            out["credentials"] = credentials
     return json_response(request, out)
 
 
@@ -161,11 +169,7 @@ async def cancel(request: web.Request) -> web.Response:
     entry, principal = await _visible_entry(request)
     if principal.kind != "app":
         raise Unauthorized(403, "Only the app that asked may cancel its request")
-    settled = await request.app[AUTH_STORE].settle_request(entry.stamp, "abort", now_ms())
-    if settled is None:
-        current = await request.app[AUTH_STORE].get_request(entry.stamp, now_ms())
-        assert current is not None
-        raise TentError(f"Request is already {current.result}", 409, result=current.result)
+    settled = await services_of(request).grants.cancel_request(entry.stamp)
     return json_response(request, _entry_json(request, settled))
 
 
@@ -179,41 +183,6 @@ async def listing(request: web.Request) -> web.Response:
     return json_response(request, {"logs": [e.as_json() for e in entries], "before": before, "since": since})
 
 
-async def settle(request: web.Request, stamp: int, approve: bool) -> AuthRequest:
-    """The owner's decision. Approval creates the grant in the same transaction that moves
-    the request to `yes`, so a request that expired or was cancelled meanwhile gets none."""
-    store, auth_store = posts_of(request), request.app[AUTH_STORE]
-    now = now_ms()
-    if not approve:
-        settled = await auth_store.settle_request(stamp, "no", now)
-    else:
-        entry = await auth_store.get_request(stamp, now)
-        if entry is None:
-            raise NotFound()
-        settled = None
-        app = await store.get(settings_of(request).entity, entry.app_id)
-        if app is not None and entry.result in ("sent", "got"):
-            req = entry.request
-            auth, creds = grants.build_grant(
-                app,
-                entity=settings_of(request).entity,
-                types=req.get("types") or {},
-                scopes=req.get("scopes") or [],
-            )
-            async with store.pool.acquire() as conn, conn.transaction():
-                settled = await auth_store.settle_request(
-                    stamp, "yes", now, credentials_id=creds["id"], conn=conn
-                )
-                if settled is not None:
-                    await grants.store_posts(store, auth, creds, conn=conn)
-    if settled is None:
-        current = await auth_store.get_request(stamp, now_ms())
-        if current is None:
-            raise NotFound()
-        raise TentError(f"Request is already {current.result}", 409, result=current.result)
-    return settled
-
-
 async def decide_api(request: web.Request) -> web.Response:
     """PUT by the owner's app: {"result": "yes"} or {"result": "no"}."""
     if not manages_apps(principal_of(request)):
@@ -221,7 +190,7 @@ async def decide_api(request: web.Request) -> web.Response:
     body = await _body(request)
     if body.get("result") not in ("yes", "no"):
         raise TentError('result must be "yes" or "no"')
-    entry = await settle(request, _stamp(request), body["result"] == "yes")
+    entry = await services_of(request).grants.settle_request(_stamp(request), body["result"] == "yes")
     return json_response(request, _entry_json(request, entry))
 
 
@@ -229,7 +198,7 @@ async def decide_page(request: web.Request) -> web.Response:
     """POST from the owner page's Approve / Deny buttons."""
     form = await owner.check_form(request)
     approve = form.get("decision") == "approve"
-    entry = await settle(request, _stamp(request), approve)
+    entry = await services_of(request).grants.settle_request(_stamp(request), approve)
     name = str((entry.request.get("app") or {}).get("name") or "the app")
     response = web.HTTPSeeOther(owner.path(request, "/owner"))
     pages.set_flash(response, request, form["csrf"], f"{'Approved' if approve else 'Denied'} {name}.")

@@ -19,10 +19,14 @@ from tent.core.errors import NotFound
 from tent.core.input_safety import bounded_int, is_url
 from tent.core.principal import ANONYMOUS, Principal
 from tent.delivery.federation import Federation
-from tent.publish import Publisher
+from tent.delivery.outbox import Outbox
+from tent.services.container import Services
+from tent.services.publishing import Publisher
 from tent.store.auth import AuthStore
+from tent.store.db import Database
 from tent.store.federation import FederationStore
 from tent.store.posts import PostStore
+from tent.store.state import ServerState
 
 SETTINGS = web.AppKey("settings", Settings)
 POSTS = web.AppKey("posts", PostStore)
@@ -32,7 +36,10 @@ SERVER_CREDENTIALS = web.AppKey("server_credentials", Credentials)
 PUBLISHER = web.AppKey("publisher", Publisher)
 FEDERATION = web.AppKey("federation", Federation)
 FEDERATION_STORE = web.AppKey("federation_store", FederationStore)
-OUTBOX = web.AppKey("outbox", object)
+OUTBOX = web.AppKey("outbox", Outbox)
+DATABASE = web.AppKey("database", Database)
+STATE = web.AppKey("state", ServerState)
+SERVICES = web.AppKey("services", Services)
 PRINCIPAL = web.RequestKey("principal", Principal)
 
 
@@ -42,6 +49,10 @@ def settings_of(request: web.Request) -> Settings:
 
 def posts_of(request: web.Request) -> PostStore:
     return request.app[POSTS]
+
+
+def services_of(request: web.Request) -> Services:
+    return request.app[SERVICES]
 
 
 def principal_of(request: web.Request) -> Principal:

@@ -4,7 +4,6 @@ pending, who failed) with an immediate retry. Proxying (§8) is `tent.handlers.p
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import orjson
@@ -13,33 +12,22 @@ from aiohttp import web
 from tent.core import media
 from tent.core.errors import NotFound, TentError, Unauthorized
 from tent.core.input_safety import bounded_int, is_url
-from tent.core.posts import build_received, now_ms
 from tent.core.principal import Principal
 from tent.core.render import render_post
 from tent.core.type_uris import (
     APP_AUTH_TYPE,
-    DELETE_TYPE,
-    META_BASE,
-    RELATIONSHIP_BASE,
     RELATIONSHIP_INITIAL_TYPE,
-    SUBSCRIPTION_BASE,
 )
-from tent.core.types import base_version
 from tent.delivery.discovery import DiscoveryFailed
-from tent.delivery.federation import RelationshipFailed
 from tent.handlers.common import (
     FEDERATION,
-    FEDERATION_STORE,
-    OUTBOX,
-    PUBLISHER,
     json_response,
     posts_of,
     principal_of,
+    services_of,
     settings_of,
 )
 from tent.handlers.post_input import PostInput, finish_body
-
-log = logging.getLogger(__name__)
 
 
 def _post_reply(
@@ -70,58 +58,11 @@ def authorize_notification(
 async def receive_notification(
     request: web.Request, post_input: PostInput, url_entity: str, url_post_id: str
 ) -> web.Response:
-    body = post_input.body
-    principal = principal_of(request)
-    fed = request.app[FEDERATION]
     await finish_body(post_input)  # attachments of notifications are not kept (README)
-    if body["type"] == RELATIONSHIP_INITIAL_TYPE:
-        try:
-            ra, link = await fed.accept_initiation(body, request.headers.getall("Link", []))
-        except RelationshipFailed as exc:
-            log.info("refused a relationship offer from %s: %s", url_entity, exc)
-            raise TentError(str(exc)) from None
-        copy = build_received(ra, now=now_ms())
-        await posts_of(request).add_version(copy)
-        return _post_reply(copy, principal, {"Link": link})
-    now = now_ms()
-    copy = build_received(body, now=now)
-    store, fed_store = posts_of(request), request.app[FEDERATION_STORE]
-    async with store.pool.acquire() as conn, conn.transaction():
-        stored = await store.add_version(copy, conn)
-        if stored:
-            await _effects(request, copy, url_entity, conn)
-            await request.app[PUBLISHER].dispatch(copy, conn, remote=True)
-    await fed_store.reset_backoff(url_entity, now)
-    return _post_reply(copy, principal)
-
-
-async def _effects(request: web.Request, post: dict[str, Any], sender: str, conn: Any) -> None:
-    """What a delivered post changes here besides being stored (§7.5 step 4)."""
-    settings, store, fed_store = settings_of(request), posts_of(request), request.app[FEDERATION_STORE]
-    base = base_version(post["type"])
-    if post["type"] == DELETE_TYPE:
-        for ref in post.get("refs") or []:
-            if (ref.get("entity") or sender) != sender or not ref.get("post"):
-                continue  # a delete is only honoured for the sender's own posts (§7.10)
-            deleted = await store.get(sender, ref["post"])
-            if ref.get("version"):
-                await store.delete_version(sender, ref["post"], ref["version"], conn)
-            else:
-                await store.delete_post(sender, ref["post"], conn)
-            await fed_store.remove_subscription(sender, ref["post"])
-            deleted_type = str((deleted or {}).get("type", ""))
-            if deleted_type.startswith(SUBSCRIPTION_BASE + "#"):
-                await request.app[FEDERATION].unsubscribed(sender, conn)
-            elif deleted_type.startswith(RELATIONSHIP_BASE + "#") and not ref.get("version"):
-                await request.app[FEDERATION].relationship_removed(sender, conn)
-    elif base == SUBSCRIPTION_BASE:
-        mentions = post.get("mentions") or []
-        selector = (post.get("content") or {}).get("type")
-        if mentions and mentions[0].get("entity") == settings.entity and isinstance(selector, str):
-            await fed_store.add_subscription(sender, selector, post["id"])
-    elif base == META_BASE:
-        await fed_store.set_remote_meta(sender, post, now_ms())
-        request.app[FEDERATION].discovery.remember(sender, post)
+    copy, link = await services_of(request).posts.receive(
+        post_input.body, url_entity, request.headers.getall("Link", [])
+    )
+    return _post_reply(copy, principal_of(request), {"Link": link} if link else None)
 
 
 async def discover(request: web.Request) -> web.Response:
@@ -159,7 +100,7 @@ async def deliveries(request: web.Request) -> web.Response:
         post = await posts_of(request).get(entity, post_id)
         if post is None or not principal.can_read(post, settings_of(request).entity):
             raise NotFound()
-    rows = await request.app[FEDERATION_STORE].for_post(entity, post_id)
+    rows = await services_of(request).deliveries.for_post(entity, post_id)
     return json_response(request, {"post": post_id, "deliveries": [d.as_json() for d in rows]})
 
 
@@ -170,7 +111,7 @@ async def retry(request: web.Request) -> web.Response:
         delivery_id = bounded_int("delivery id", request.match_info["id"])
     except TentError:
         raise NotFound() from None
-    row = await request.app[FEDERATION_STORE].retry_now(delivery_id, now_ms())
+    row = await services_of(request).deliveries.retry_now(delivery_id)
     if row is None:
         raise NotFound()
     return json_response(request, row.as_json())
@@ -183,7 +124,7 @@ async def give_up(request: web.Request) -> web.Response:
         delivery_id = int(request.match_info["id"])
     except ValueError:
         raise NotFound() from None
-    row = await request.app[OUTBOX].give_up(delivery_id)  # type: ignore[attr-defined]
+    row = await services_of(request).deliveries.give_up(delivery_id)
     if row is None:
         raise NotFound()
     return json_response(request, row.as_json())

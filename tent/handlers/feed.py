@@ -8,8 +8,14 @@ from tent.core import media
 from tent.core.feed import page_links, parse_feed_query
 from tent.core.render import render_post
 from tent.handlers import proxy
-from tent.handlers.common import json_response, posts_of, principal_of, query_pairs, settings_of
-from tent.handlers.posts import inline_refs
+from tent.handlers.common import (
+    json_response,
+    posts_of,
+    principal_of,
+    query_pairs,
+    services_of,
+    settings_of,
+)
 from tent.store.posts import Page
 
 
@@ -38,7 +44,8 @@ async def posts_feed(request: web.Request) -> web.Response:
     }
     mode = proxy.mode_of(request, proxy.NO_PROXY)
     if query.max_refs:
-        body["refs"] = await inline_refs(request, page.posts, query.max_refs, mode)
+        reader = services_of(request).reader
+        body["refs"] = await reader.inline_refs(principal_of(request), page.posts, query.max_refs, mode)
     if query.profiles:
         body["profiles"] = await proxy.profiles(request, page.posts, query.profiles, mode)
     return json_response(

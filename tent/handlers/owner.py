@@ -21,9 +21,8 @@ from tent.core.passphrase import verify_passphrase
 from tent.core.posts import now_ms
 from tent.handlers import pages
 from tent.handlers.client_address import client_address
-from tent.handlers.common import AUTH_STORE, POSTS, settings_of
+from tent.handlers.common import AUTH_STORE, STATE, settings_of
 from tent.http_input import reading_body
-from tent.store import db
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +61,11 @@ async def read_form(request: web.Request) -> dict[str, str]:
     """A form POST's text fields (files are ignored), each one storable text."""
     with reading_body():
         form = await request.post()
-    return {check_text("form field name", k): check_text(f"form field {k[:64]!r}", v)
-            for k, v in form.items() if isinstance(v, str)}
+    return {
+        check_text("form field name", k): check_text(f"form field {k[:64]!r}", v)
+        for k, v in form.items()
+        if isinstance(v, str)
+    }
 
 
 def _safe_next(value: str | None, fallback: str) -> str:
@@ -74,8 +76,7 @@ def _safe_next(value: str | None, fallback: str) -> str:
 
 
 async def passphrase_hash(request: web.Request) -> str | None:
-    async with request.app[POSTS].pool.acquire() as conn:
-        return await db.get_state(conn, PASSPHRASE_KEY)
+    return await request.app[STATE].get(PASSPHRASE_KEY)
 
 
 async def login_form(

@@ -13,8 +13,6 @@ from typing import Any, NoReturn
 import orjson
 from aiohttp import web
 
-from tent import following, posting, profile
-from tent.bootstrap import OWNER_APP_KEY
 from tent.core import media
 from tent.core.describe import describe_scope, describe_types, type_label
 from tent.core.errors import NotFound, TentError
@@ -23,25 +21,22 @@ from tent.core.posts import now_ms
 from tent.core.principal import OWNER, Visibility
 from tent.core.reasons import delivery_error_in_words
 from tent.core.statuses import MAX_STATUS_LENGTH, StatusError, repost_body, status_body
-from tent.core.type_uris import APP_AUTH_BASE, APP_BASE, GROUP_BASE, META_TYPE, REPOST_BASE, STATUS_BASE
-from tent.core.types import base_version
+from tent.core.type_uris import GROUP_BASE, META_TYPE, REPOST_BASE, STATUS_BASE
 from tent.core.validation import validate_post
 from tent.handlers import attachments, pages
 from tent.handlers.common import (
     AUTH_STORE,
-    FEDERATION,
-    FEDERATION_STORE,
-    OUTBOX,
     PRINCIPAL,
-    PUBLISHER,
     post_url,
     posts_of,
+    services_of,
     settings_of,
 )
 from tent.handlers.owner import check_form, login_form, path, session_csrf
 from tent.handlers.post_input import BLOBS, next_part, stage_file
 from tent.handlers.views import attachment_url, post_view, repost_ref
-from tent.store import db
+from tent.services import profile
+from tent.services.following import FollowFailed
 from tent.store.posts import Page
 
 TIMELINE_PAGE = 20
@@ -252,7 +247,7 @@ async def compose(request: web.Request) -> web.Response:
     """Publish a status or a reply, public or private, with attachments."""
     fields, uploads = await read_upload_form(request, ("attachment",))
     csrf = _one(fields, "csrf")
-    settings, store = settings_of(request), posts_of(request)
+    store = posts_of(request)
     draft = {k: _one(fields, k) for k in ("text", "entities", "audience", "reply_entity", "reply_post")}
     try:
         reply_to = None
@@ -269,7 +264,7 @@ async def compose(request: web.Request) -> web.Response:
     except (StatusError, TentError) as exc:
         message = str(exc) if isinstance(exc, StatusError) else str(exc.body().get("error", exc))
         return await home(request, compose_error=message[:1].upper() + message[1:], draft=draft, status=400)
-    await posting.create_post(request.app[PUBLISHER], settings, body, OWNER)
+    await services_of(request).posts.create(body, OWNER)
     kind = "reply" if reply_to else "status"
     extra = f" with {len(uploads)} attachment{'s' if len(uploads) != 1 else ''}" if uploads else ""
     _done(request, csrf, "/owner", f"Published your {kind}{extra}.")
@@ -281,7 +276,7 @@ async def repost(request: web.Request) -> web.Response:
     if original is None:
         raise NotFound()
     body, _ = validate_post(repost_body(original))
-    await posting.create_post(request.app[PUBLISHER], settings_of(request), body, OWNER)
+    await services_of(request).posts.create(body, OWNER)
     _done(request, form["csrf"], "/owner", f"Reposted the post by {original['entity']}.")
 
 
@@ -301,22 +296,14 @@ async def people(
 ) -> web.Response:
     if await session_csrf(request) is None:
         return await login_form(request, request.path_qs)
-    publisher, settings = request.app[PUBLISHER], settings_of(request)
-    fed_store = request.app[FEDERATION_STORE]
-    followings = await following.followings(publisher, settings)
-    for f in followings:
-        rel = await fed_store.relationship(f.entity)
-        name = (
-            (((rel.remote_meta if rel else None) or {}).get("content") or {}).get("profile", {}).get("name")
-        )
-        f.name = name if isinstance(name, str) and name else None
+    follows = services_of(request).follows
     return await _page(
         request,
         "owner/people.html",
         "people",
         {
-            "followings": followings,
-            "followers": await following.followers(publisher),
+            "followings": await follows.followings(),
+            "followers": await follows.followers(),
             "follow_error": error,
             "draft_entity": draft,
         },
@@ -328,10 +315,8 @@ async def follow(request: web.Request) -> web.Response:
     form = await check_form(request)
     entity = form.get("entity", "")
     try:
-        followed = await following.follow(
-            request.app[FEDERATION], request.app[PUBLISHER], settings_of(request), entity
-        )
-    except following.FollowFailed as exc:
+        followed = await services_of(request).follows.follow(entity)
+    except FollowFailed as exc:
         return await people(request, error=str(exc), draft=entity, status=400)
     _done(request, form["csrf"], "/owner/people", f"Following {followed.name or followed.entity}.")
 
@@ -339,7 +324,7 @@ async def follow(request: web.Request) -> web.Response:
 async def unfollow(request: web.Request) -> web.Response:
     form = await check_form(request)
     entity = form.get("entity", "")
-    gone = await following.unfollow(request.app[PUBLISHER], settings_of(request), entity)
+    gone = await services_of(request).follows.unfollow(entity)
     message = f"Unfollowed {entity}." if gone else f"You did not follow {entity}."
     _done(request, form["csrf"], "/owner/people", message)
 
@@ -347,17 +332,11 @@ async def unfollow(request: web.Request) -> web.Response:
 # -- apps -----------------------------------------------------------------------------------
 
 
-async def _own_app_id(request: web.Request) -> str | None:
-    async with posts_of(request).pool.acquire() as conn:
-        known = await db.get_state(conn, OWNER_APP_KEY)
-    return known.get("app_id") if isinstance(known, dict) else None
-
-
 async def apps(request: web.Request) -> web.Response:
     if await session_csrf(request) is None:
         return await login_form(request, request.path_qs)
     settings, auth_store = settings_of(request), request.app[AUTH_STORE]
-    own = await _own_app_id(request)
+    own = await services_of(request).grants.own_app_id()
     listed = []
     for row in await auth_store.grants(settings.entity):
         grant, app = row["grant"], row["app"] or {}
@@ -390,23 +369,7 @@ async def apps(request: web.Request) -> web.Response:
 async def revoke(request: web.Request) -> web.Response:
     """Delete the grant and its key (the same path as the API's DELETE of an app-auth post)."""
     form = await check_form(request)
-    settings, store = settings_of(request), posts_of(request)
-    grant = await store.get(settings.entity, request.match_info["grant"])
-    if grant is None or base_version(grant["type"]) != APP_AUTH_BASE:
-        raise NotFound()
-    app_ref = next(
-        (
-            m
-            for m in grant.get("mentions") or []
-            if str(m.get("type", "")).startswith(APP_BASE)
-        ),
-        {},
-    )
-    if app_ref.get("post") and app_ref.get("post") == await _own_app_id(request):
-        raise TentError("The server's own app cannot be revoked here", 403)
-    app = await store.get(settings.entity, app_ref.get("post", "")) if app_ref.get("post") else None
-    name = str(((app or {}).get("content") or {}).get("name") or "the app")
-    await posting.delete_post(request.app[PUBLISHER], settings, grant, OWNER)
+    name = await services_of(request).grants.revoke(request.match_info["grant"])
     _done(request, form["csrf"], "/owner/apps", f"Revoked {name}: its key no longer works.")
 
 
@@ -417,7 +380,7 @@ async def deliveries(request: web.Request) -> web.Response:
     if await session_csrf(request) is None:
         return await login_form(request, request.path_qs)
     settings = settings_of(request)
-    rows = await request.app[FEDERATION_STORE].open_deliveries()
+    rows = await services_of(request).deliveries.open()
     keys = list({(d.post_entity, d.post_id) for d in rows})
     found: dict[tuple[str, str], dict[str, Any]] = {}
     for p in await posts_of(request).get_many(keys, Visibility()) if keys else []:
@@ -454,7 +417,7 @@ def _delivery_id(request: web.Request) -> int:
 
 async def retry_delivery(request: web.Request) -> web.Response:
     form = await check_form(request)
-    row = await request.app[FEDERATION_STORE].retry_now(_delivery_id(request), now_ms())
+    row = await services_of(request).deliveries.retry_now(_delivery_id(request))
     if row is None:
         _done(request, form["csrf"], "/owner/deliveries", "That delivery is being sent or is done already.")
     _done(request, form["csrf"], "/owner/deliveries", f"Trying the delivery to {row.target} again now.")
@@ -462,7 +425,7 @@ async def retry_delivery(request: web.Request) -> web.Response:
 
 async def give_up_delivery(request: web.Request) -> web.Response:
     form = await check_form(request)
-    row = await request.app[OUTBOX].give_up(_delivery_id(request))  # type: ignore[attr-defined]
+    row = await services_of(request).deliveries.give_up(_delivery_id(request))
     if row is None:
         _done(request, form["csrf"], "/owner/deliveries", "That delivery is being sent or is done already.")
     _done(request, form["csrf"], "/owner/deliveries", f"Gave up on the delivery to {row.target}.")
@@ -500,7 +463,7 @@ async def save_profile(request: web.Request) -> web.Response:
         return await profile_page(request, error="The website must be a web address (https://…).", status=400)
     try:
         await profile.update_profile(
-            request.app[PUBLISHER], settings_of(request), values, uploads[0] if uploads else None
+            services_of(request).posts, settings_of(request), values, uploads[0] if uploads else None
         )
     except TentError as exc:
         message = exc.body().get("error", "The profile was not saved.")

@@ -9,26 +9,23 @@ from urllib.parse import unquote_plus
 
 from aiohttp import web
 
-from tent import grants, posting
 from tent.auth.payload import checks_payload_while_streaming
 from tent.core import media
 from tent.core.errors import NotFound, TentError, Unauthorized
 from tent.core.feed import FeedQuery, page_links, parse_feed_query, parse_profiles
-from tent.core.posts import build_import, now_ms, restrict_permissions
 from tent.core.principal import Principal, is_public
 from tent.core.render import render_mention_item, render_post, render_version_item
 from tent.core.type_uris import APP_AUTH_BASE, APP_BASE
 from tent.core.types import PostType
 from tent.handlers import attachments, federation, oauth, proxy, public
 from tent.handlers.common import (
-    FEDERATION,
-    PUBLISHER,
     int_param,
     json_response,
     parse_post_path,
     posts_of,
     principal_of,
     query_pairs,
+    services_of,
     settings_of,
 )
 from tent.handlers.post_input import read_post, resolve_attachments
@@ -65,49 +62,15 @@ async def new_post(request: web.Request) -> web.Response:
     post_input = await read_post(request, authorize)
     post_type = post_input.post_type
     body = await resolve_attachments(request, post_input, principal, settings.entity)
-    store = posts_of(request)
+    services = services_of(request)
     if post_type.base_version == APP_BASE:
-        body = restrict_permissions(body, principal.has_scope("permissions"))
         # Registration: the app post plus the app credentials it fetches through the Link.
-        app_post, creds = grants.build_app_registration(body, entity=settings.entity, app=principal.app)
-        await grants.store_posts(store, app_post, creds)
-        response = post_response(request, app_post, principal)
-        response.headers["Link"] = oauth.credentials_link(request, creds)
-        return response
-    if post_type.base_version == APP_AUTH_BASE:
-        body = restrict_permissions(body, principal.has_scope("permissions"))
-        return await _direct_grant(request, body, principal)
-    post = await posting.create_post(request.app[PUBLISHER], settings, body, principal)
-    return post_response(request, post, principal)
-
-
-async def _direct_grant(request: web.Request, body: dict[str, Any], principal: Principal) -> web.Response:
-    """An app-auth post created by an app allowed to (§6.10): authorizes the app it mentions
-    without the browser redirect; its credentials come through the same Link."""
-    settings, store = settings_of(request), posts_of(request)
-    mention = next(
-        (
-            m
-            for m in body.get("mentions") or []
-            if str(m.get("type", "")).startswith(APP_BASE + "#") and m.get("post")
-        ),
-        None,
-    )
-    app_post = await store.get(mention.get("entity") or settings.entity, mention["post"]) if mention else None
-    if app_post is None or app_post["entity"] != settings.entity:
-        raise TentError("Post must mention an app")
-    content = body.get("content") or {}
-    extra = {k: body[k] for k in ("refs", "licenses") if k in body}
-    auth, creds = grants.build_grant(
-        app_post,
-        entity=settings.entity,
-        types=content.get("types") or {},
-        scopes=content.get("scopes") or [],
-        app=principal.app,
-        extra=extra,
-    )
-    await grants.store_posts(store, auth, creds)
-    response = post_response(request, auth, principal)
+        post, creds = await services.grants.register_app(body, principal)
+    elif post_type.base_version == APP_AUTH_BASE:
+        post, creds = await services.grants.direct_grant(body, principal)
+    else:
+        return post_response(request, await services.posts.create(body, principal), principal)
+    response = post_response(request, post, principal)
     response.headers["Link"] = oauth.credentials_link(request, creds)
     return response
 
@@ -142,14 +105,13 @@ async def put_post(request: web.Request) -> web.Response:
     body, rel = post_input.body, post_input.rel
     if rel == media.REL_IMPORT:
         body = await resolve_attachments(request, post_input, principal, settings.entity, check_known=False)
-        post = build_import({**body, "entity": entity, "id": post_id}, now=now_ms())
-        await store.add_version(post)
+        post = await services_of(request).posts.import_version(body, entity, post_id)
         return post_response(request, post, principal)
     if rel == media.REL_NOTIFICATION:
         return await federation.receive_notification(request, post_input, entity, post_id)
     assert latest is not None
     body = await resolve_attachments(request, post_input, principal, settings.entity)
-    post = await posting.new_version(request.app[PUBLISHER], body, latest, principal)
+    post = await services_of(request).posts.new_version(body, latest, principal)
     return post_response(request, post, principal)
 
 
@@ -163,14 +125,11 @@ async def delete_post(request: web.Request) -> web.Response:
         raise NotFound()
     if not principal.may_update(post, post["type"]):
         raise Unauthorized(401 if principal.is_anonymous else 403)
-    record = await posting.delete_post(
-        request.app[PUBLISHER],
-        settings,
+    record = await services_of(request).posts.delete(
         post,
         principal,
         version=version,
         record=request.headers.get("Create-Delete-Post", "true") != "false",
-        federation=request.app[FEDERATION],
     )
     if record is None:
         return web.Response(status=200)
@@ -178,72 +137,6 @@ async def delete_post(request: web.Request) -> web.Response:
 
 
 # -- reading ---------------------------------------------------------------------------
-
-
-async def readable_post(
-    request: web.Request, entity: str, post_id: str, version: str | None
-) -> dict[str, Any]:
-    """The requested version, or the newest version this requester may read (D-10); 404s
-    hide posts that exist but may not be read."""
-    settings, principal = settings_of(request), principal_of(request)
-    if entity != settings.entity and not principal.app_level:
-        raise NotFound()
-    store = posts_of(request)
-    post = await store.get(entity, post_id, version)
-    if post is not None and principal.can_read(post, settings.entity):
-        return post
-    if version is None and post is not None:
-        visible = await store.get_many([(entity, post_id)], principal.feed_visibility(settings.entity))
-        readable = [p for p in visible if principal.can_read(p, settings.entity)]
-        if readable:
-            return readable[0]
-    raise NotFound()
-
-
-async def inline_refs(
-    request: web.Request, posts: list[dict[str, Any]], max_refs: int, mode: str
-) -> list[dict[str, Any]]:
-    """The posts referenced by each post's first `max_refs` refs that the requester may read:
-    the pinned version when a ref names one, else the newest readable (D-23). Other
-    entities' posts we hold no copy of are fetched from their servers unless `mode` is
-    `no-proxy`; with `proxy` they always are (§8)."""
-    settings, principal, store = settings_of(request), principal_of(request), posts_of(request)
-    own_entity = settings.entity
-    wanted: list[tuple[str, str, str | None]] = []
-    for post in posts:
-        for ref in (post.get("refs") or [])[:max_refs]:
-            if isinstance(ref, dict) and isinstance(ref.get("post"), str):
-                wanted.append((ref.get("entity") or post["entity"], ref["post"], ref.get("version")))
-    wanted = list(dict.fromkeys(wanted))
-    local = [w for w in wanted if mode != proxy.PROXY or w[0] == own_entity]
-    if not local:
-        found = []
-    else:
-        found = await store.get_many([(w[0], w[1]) for w in local], principal.feed_visibility(own_entity))
-    out: list[dict[str, Any]] = []
-    seen: set[tuple[str, str, str]] = set()
-    missing = []
-    for entity, post_id, version in wanted:
-        candidates = [
-            p
-            for p in found
-            if p["entity"] == entity
-            and p["id"] == post_id
-            and (version is None or p["version"]["id"] == version)
-            and principal.can_read(p, own_entity)
-        ]
-        if not candidates:
-            if entity != own_entity:
-                missing.append((entity, post_id, version))
-            continue
-        chosen = candidates[0]
-        key = (chosen["entity"], chosen["id"], chosen["version"]["id"])
-        if key not in seen:
-            seen.add(key)
-            out.append(render_post(chosen, principal))
-    if missing and mode != proxy.NO_PROXY and principal.app_level:
-        out.extend(await request.app[FEDERATION].proxy.referenced(missing))
-    return out
 
 
 _ATTACHMENT_PATH = re.compile(r"^(?P<entity>.+)/(?P<post>[^/]+)/attachments/(?P<name>[^/]+)$")
@@ -267,14 +160,15 @@ async def get_post(request: web.Request) -> web.Response:
     representation = media.choose_post_representation(request.headers.get("Accept"))
     if representation != media.POST:
         return await _post_list(request, entity, post_id, representation)
-    post = await readable_post(request, entity, post_id, version)
+    post = await services_of(request).reader.readable_post(principal, entity, post_id, version)
     extra: dict[str, Any] = {}
     max_refs = int_param(request, "max_refs")
     kinds = parse_profiles(request.query.get("profiles"))
     if principal.app_level:
         mode = proxy.mode_of(request, proxy.PROXY_IF_MISS)
         if max_refs:
-            extra["refs"] = await inline_refs(request, [post], min(max_refs, 5), mode)
+            reader = services_of(request).reader
+            extra["refs"] = await reader.inline_refs(principal, [post], min(max_refs, 5), mode)
         if kinds:
             extra["profiles"] = await proxy.profiles(request, [post], kinds, mode)
     return post_response(request, post, principal, extra)
@@ -291,7 +185,8 @@ async def _post_list(request: web.Request, entity: str, post_id: str, kind: str)
     settings, principal = settings_of(request), principal_of(request)
     store = posts_of(request)
     version = request.query.get("version")
-    post = await readable_post(request, entity, post_id, None if version in (None, "latest") else version)
+    version = None if version in (None, "latest") else version
+    post = await services_of(request).reader.readable_post(principal, entity, post_id, version)
     query = _list_query(request)
     vis = principal.feed_visibility(settings.entity)
 

@@ -12,9 +12,9 @@ from tent.core.feed import parse_feed_query
 from tent.core.principal import ANONYMOUS
 from tent.core.type_uris import META_TYPE, REPOST_BASE, STATUS_BASE
 from tent.handlers import pages
-from tent.handlers.common import posts_of, principal_of, settings_of
+from tent.handlers.common import posts_of, principal_of, services_of, settings_of
 from tent.handlers.views import attachment_url, post_view, repost_ref
-from tent.profile import avatar_of
+from tent.services.profile import avatar_of
 from tent.store.posts import Page
 
 RECENT = 20
@@ -77,12 +77,12 @@ async def entity_page(request: web.Request, meta_url: str, headers: dict[str, st
 
 async def post_page(request: web.Request, entity: str, post_id: str) -> web.Response:
     """A post's page for a browser; a post the visitor may not read is a plain 404 page."""
-    from tent.handlers.posts import readable_post
-
     settings = settings_of(request)
     version = request.query.get("version")
     try:
-        post = await readable_post(request, entity, post_id, None if version in (None, "latest") else version)
+        post = await services_of(request).reader.readable_post(
+            principal_of(request), entity, post_id, None if version in (None, "latest") else version
+        )
     except NotFound:
         return pages.render(request, "public/not_found.html", {}, status=404)
     _, _, names = await _profile(request)

@@ -9,6 +9,7 @@ import asyncpg
 
 from tent.core.signin_backoff import FORGET_AFTER_MS, lock_ms
 from tent.core.type_uris import APP_AUTH_BASE, APP_BASE, CREDENTIALS_BASE, GROUP_MEMBER_BASE
+from tent.store.db import Database
 
 # The credentials post, the post its first mention names (app, app-auth or relationship),
 # and for an app-auth post the app post it authorizes: everything a request's principal
@@ -73,12 +74,12 @@ _REQUEST_COLUMNS = (
 
 
 class AuthStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def credentials(self, entity: str, key_id: str) -> CredentialsRecord | None:
         """Only the newest version of a credentials post holds a valid key (D-31)."""
-        row = await self.pool.fetchrow(_CREDENTIALS, entity, key_id)
+        row = await self.db.conn.fetchrow(_CREDENTIALS, entity, key_id)
         if row is None:
             return None
         return CredentialsRecord(row["credentials"], row["target"], row["app"])
@@ -87,7 +88,7 @@ class AuthStore:
         """Records a nonce (its 64-bit key) until `expires_at`; False if any process recorded
         it before and it has not expired: a replay. One round trip."""
         return (
-            await self.pool.fetchval(
+            await self.db.conn.fetchval(
                 "INSERT INTO hawk_nonces (key, expires_at) VALUES ($1, $3) ON CONFLICT (key) DO UPDATE"
                 " SET expires_at = EXCLUDED.expires_at WHERE hawk_nonces.expires_at <= $2 RETURNING 1",
                 key,
@@ -98,16 +99,17 @@ class AuthStore:
         )
 
     async def forget_nonces(self, now: int) -> int:
-        status = await self.pool.execute("DELETE FROM hawk_nonces WHERE expires_at <= $1", now)
+        status = await self.db.conn.execute("DELETE FROM hawk_nonces WHERE expires_at <= $1", now)
         return int(status.rsplit(" ", 1)[-1])
 
     async def peer_groups(self, entity: str, peer: str) -> tuple[str, ...]:
         """Our groups the peer belongs to: our group-member posts naming it (D-11)."""
-        rows = await self.pool.fetch(
+        rows = await self.db.conn.fetch(
             "SELECT DISTINCT m->>'post' AS group_id FROM posts p, jsonb_array_elements(p.data->'mentions') m"
             f" WHERE p.entity = $1 AND p.latest AND p.type_base = '{GROUP_MEMBER_BASE}'"
             " AND p.data->'content'->>'entity' = $2 AND m->>'post' IS NOT NULL",
-            entity, peer,
+            entity,
+            peer,
         )
         return tuple(r["group_id"] for r in rows)
 
@@ -116,7 +118,7 @@ class AuthStore:
     async def grants(self, entity: str) -> list[dict[str, Any]]:
         """Every current grant (app-auth post) with the app it authorizes and when its key was
         last used, newest first: OAuth approvals and authorization requests alike."""
-        rows = await self.pool.fetch(
+        rows = await self.db.conn.fetch(
             "SELECT g.data AS grant, a.data AS app, u.last_used_at FROM posts g"
             " LEFT JOIN posts a ON a.entity = g.entity AND a.latest AND a.post_id ="
             "  (SELECT m->>'post' FROM jsonb_array_elements(g.data->'mentions') m"
@@ -131,7 +133,7 @@ class AuthStore:
         return [{"grant": r["grant"], "app": r["app"], "last_used_at": r["last_used_at"]} for r in rows]
 
     async def note_use(self, uses: dict[str, int]) -> None:
-        await self.pool.execute(
+        await self.db.conn.execute(
             "INSERT INTO credential_use (credentials_id, last_used_at)"
             " SELECT * FROM unnest($1::text[], $2::bigint[])"
             " ON CONFLICT (credentials_id) DO UPDATE SET last_used_at ="
@@ -142,10 +144,8 @@ class AuthStore:
 
     # -- OAuth codes -------------------------------------------------------------------
 
-    async def add_code(
-        self, code: str, app_id: str, credentials_id: str, expires_at: int, conn: Any = None
-    ) -> None:
-        await (conn or self.pool).execute(
+    async def add_code(self, code: str, app_id: str, credentials_id: str, expires_at: int) -> None:
+        await self.db.conn.execute(
             "INSERT INTO oauth_codes (code, app_id, credentials_id, expires_at) VALUES ($1, $2, $3, $4)",
             code,
             app_id,
@@ -155,7 +155,7 @@ class AuthStore:
 
     async def use_code(self, code: str, now: int) -> tuple[str, str] | None:
         """(app id, credentials id) for an unused, unexpired code, marking it used atomically."""
-        row = await self.pool.fetchrow(
+        row = await self.db.conn.fetchrow(
             "UPDATE oauth_codes SET used = true WHERE code = $1 AND NOT used AND expires_at > $2"
             " RETURNING app_id, credentials_id",
             code,
@@ -164,7 +164,7 @@ class AuthStore:
         return (row["app_id"], row["credentials_id"]) if row else None
 
     async def code_app(self, code: str, now: int) -> str | None:
-        return await self.pool.fetchval(
+        return await self.db.conn.fetchval(
             "SELECT app_id FROM oauth_codes WHERE code = $1 AND NOT used AND expires_at > $2", code, now
         )
 
@@ -172,7 +172,7 @@ class AuthStore:
 
     async def signin_locked_until(self, address: str, now: int) -> int:
         """When this address may try again (0 or a past time: now)."""
-        value = await self.pool.fetchval(
+        value = await self.db.conn.fetchval(
             "SELECT locked_until FROM signin_failures WHERE address = $1 AND last_at > $2",
             address,
             now - FORGET_AFTER_MS,
@@ -181,7 +181,7 @@ class AuthStore:
 
     async def signin_failed(self, address: str, now: int) -> tuple[int, int]:
         """Count a failure; returns (failures in a row, locked until)."""
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.db.transaction() as conn:
             row = await conn.fetchrow(
                 "SELECT failures, last_at FROM signin_failures WHERE address = $1 FOR UPDATE", address
             )
@@ -201,12 +201,12 @@ class AuthStore:
         return failures, locked_until
 
     async def signin_succeeded(self, address: str) -> None:
-        await self.pool.execute("DELETE FROM signin_failures WHERE address = $1", address)
+        await self.db.conn.execute("DELETE FROM signin_failures WHERE address = $1", address)
 
     # -- owner sessions ----------------------------------------------------------------
 
     async def add_session(self, token_hash: str, csrf: str, expires_at: int) -> None:
-        await self.pool.execute(
+        await self.db.conn.execute(
             "INSERT INTO owner_sessions (token_hash, csrf, expires_at) VALUES ($1, $2, $3)",
             token_hash,
             csrf,
@@ -214,19 +214,19 @@ class AuthStore:
         )
 
     async def session_csrf(self, token_hash: str, now: int) -> str | None:
-        return await self.pool.fetchval(
+        return await self.db.conn.fetchval(
             "SELECT csrf FROM owner_sessions WHERE token_hash = $1 AND expires_at > $2", token_hash, now
         )
 
     async def end_session(self, token_hash: str, now: int) -> None:
-        await self.pool.execute(
+        await self.db.conn.execute(
             "DELETE FROM owner_sessions WHERE token_hash = $1 OR expires_at <= $2", token_hash, now
         )
 
     # -- authorization requests --------------------------------------------------------
 
-    async def _expire(self, conn: Any, now: int) -> None:
-        await conn.execute(
+    async def _expire(self, now: int) -> None:
+        await self.db.conn.execute(
             "UPDATE auth_requests SET result = 'expire', updated_at = $1"
             " WHERE result IN ('sent', 'got') AND expire_at <= $1",
             now,
@@ -245,7 +245,7 @@ class AuthStore:
         """A new request; its stamp is now in nanoseconds, bumped past any existing stamp."""
         now = now_ns // 1_000_000
         result = "sent" if expire_at > now else "expire"
-        row = await self.pool.fetchrow(
+        row = await self.db.conn.fetchrow(
             f"INSERT INTO auth_requests ({_REQUEST_COLUMNS})"
             " VALUES (GREATEST($1, (SELECT COALESCE(max(stamp), 0) + 1 FROM auth_requests)),"
             " $2, $3, $4, $5, NULL, $7, $8, $6)"
@@ -262,8 +262,8 @@ class AuthStore:
         return AuthRequest._from_row(row)
 
     async def get_request(self, stamp: int, now: int) -> AuthRequest | None:
-        async with self.pool.acquire() as conn:
-            await self._expire(conn, now)
+        async with self.db.transaction() as conn:
+            await self._expire(now)
             row = await conn.fetchrow(f"SELECT {_REQUEST_COLUMNS} FROM auth_requests WHERE stamp = $1", stamp)
         return AuthRequest._from_row(row) if row else None
 
@@ -271,8 +271,8 @@ class AuthStore:
         self, now: int, *, before: int | None, since: int | None, limit: int, app_id: str | None = None
     ) -> list[AuthRequest]:
         """Newest first; `before`/`since` are exclusive stamp bounds."""
-        async with self.pool.acquire() as conn:
-            await self._expire(conn, now)
+        async with self.db.transaction() as conn:
+            await self._expire(now)
             rows = await conn.fetch(
                 f"SELECT {_REQUEST_COLUMNS} FROM auth_requests"
                 " WHERE ($1::bigint IS NULL OR stamp < $1) AND ($2::bigint IS NULL OR stamp > $2)"
@@ -286,7 +286,7 @@ class AuthStore:
         return [AuthRequest._from_row(r) for r in rows]
 
     async def mark_got(self, stamps: list[int], now: int) -> None:
-        await self.pool.execute(
+        await self.db.conn.execute(
             "UPDATE auth_requests SET result = 'got', updated_at = $2"
             " WHERE stamp = ANY($1::bigint[]) AND result = 'sent' AND expire_at > $2",
             stamps,
@@ -301,13 +301,10 @@ class AuthStore:
         *,
         from_states: tuple[str, ...] = ("sent", "got"),
         credentials_id: str | None = None,
-        conn: Any = None,
     ) -> AuthRequest | None:
         """Move a pending request to a terminal state; None if it was not pending (or unknown)."""
-        c = conn or self.pool
-        if conn is None:
-            await self._expire(c, now)
-        row = await c.fetchrow(
+        await self._expire(now)
+        row = await self.db.conn.fetchrow(
             "UPDATE auth_requests SET result = $2, credentials_id = $3, updated_at = $4"
             " WHERE stamp = $1 AND result = ANY($5::text[]) AND expire_at > $4"
             f" RETURNING {_REQUEST_COLUMNS}",

@@ -1,15 +1,17 @@
-"""Cache invalidation that every process on the database agrees on.
+"""Cache invalidation that every process on the database agrees on (D-81).
 
 A few lookups are cached in memory because every request needs them (credentials, the
-subscribers and webhook apps a new post is checked against, relationships). Their source rows
-change rarely: app, grant, credentials, relationship and subscription posts and rows, and
-deletes. Each such write sends a `NOTIFY` in its own transaction, so every process (this one
-included) hears of it only once it is committed, and drops its caches then.
+subscribers and webhook apps a new post is checked against, relationships, rendered bodies of
+posts being delivered). Their source rows change rarely: app, grant, credentials,
+relationship, subscription and group-member posts, the relationship and subscription rows,
+and deletes. Each such write `announce`s a typed `Change` inside its unit of work, which
+- sends `NOTIFY tent_changes` in that transaction, so other processes hear it only once it
+  is committed (and never, if it rolls back);
+- drops this process's caches through `Database.on_commit`, after the commit.
 
-Between the write and its commit a lookup would read, and could keep, the old row: so from the
-moment a write is announced until this process hears its own notification, nothing is kept
-(lookups still run, against the database). A write that rolls back sends nothing; its hold
-lapses after `HOLD_SECONDS`.
+A lookup that read the old row before the commit is then dropped with the rest; one that
+started before the drop and finishes after it sees a new `generation` and keeps nothing.
+So no lookup can re-cache a row a committed write replaced, here or in another process.
 """
 
 from __future__ import annotations
@@ -18,9 +20,8 @@ import asyncio
 import contextlib
 import logging
 import os
-import time
 from collections.abc import Callable
-from typing import Any
+from enum import StrEnum
 
 import asyncpg
 
@@ -33,108 +34,131 @@ from tent.core.type_uris import (
     SUBSCRIPTION_BASE,
 )
 from tent.core.types import parse_type
+from tent.store.db import Database
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "tent_changes"
-HOLD_SECONDS = 5.0
 
-# Post types whose posts feed a cache (see the module docstring); deletes of any type count too.
-_WATCHED = (
-    APP_BASE, APP_AUTH_BASE, CREDENTIALS_BASE, RELATIONSHIP_BASE, SUBSCRIPTION_BASE, GROUP_MEMBER_BASE
+
+class Change(StrEnum):
+    """What kind of row changed: caches subscribe to the kinds they are built from."""
+
+    APP = "app"
+    GRANT = "grant"
+    CREDENTIALS = "credentials"
+    RELATIONSHIP = "relationship"
+    SUBSCRIPTION = "subscription"
+    GROUP = "group"
+    DELETE = "delete"
+
+
+# Post types whose posts feed a cache, by the change they are; deletes of any type count too.
+_TYPE_CHANGES = tuple(
+    (f"{t.base}/", change)  # any version of the type
+    for t, change in (
+        (parse_type(APP_BASE), Change.APP),
+        (parse_type(APP_AUTH_BASE), Change.GRANT),
+        (parse_type(CREDENTIALS_BASE), Change.CREDENTIALS),
+        (parse_type(RELATIONSHIP_BASE), Change.RELATIONSHIP),
+        (parse_type(SUBSCRIPTION_BASE), Change.SUBSCRIPTION),
+        (parse_type(GROUP_MEMBER_BASE), Change.GROUP),
+    )
+    if t is not None
 )
-WATCHED_TYPES = tuple(f"{t.base}/" for t in map(parse_type, _WATCHED) if t is not None)  # any version
+EVERY_CHANGE = frozenset(Change)
 
 
-def watched(post_type: str) -> bool:
-    """True for a delete (empty type) and for the post types cached lookups depend on."""
-    return not post_type or post_type.startswith(WATCHED_TYPES)
+def change_for_post(post_type: str) -> Change | None:
+    """The change storing a post of this type is; None when no cache depends on it."""
+    for prefix, change in _TYPE_CHANGES:
+        if post_type.startswith(prefix):
+            return change
+    return None
 
 
 class Changes:
     """The one invalidation path: writers `announce`, caches `subscribe` and ask `may_keep`."""
 
-    def __init__(self) -> None:
+    def __init__(self, db: Database) -> None:
+        self.db = db
         self.generation = 0  # bumped on every change seen, here or elsewhere
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: list[tuple[frozenset[Change], Callable[[], None]]] = []
         self._origin = f"{os.getpid()}.{id(self):x}"  # tells our own notifications apart
-        self._seq = 0
-        self._held: dict[int, float] = {}  # our announced changes not yet heard back, by seq
+        self._deaf = False  # the listening connection is down: changes may be missed
         self._conn: asyncpg.Connection | None = None
-        self._pool: asyncpg.Pool | None = None
+        self._listening = False
         self._reconnect: asyncio.Task[None] | None = None
 
-    def subscribe(self, drop: Callable[[], None]) -> None:
-        """`drop` empties one cache; it is called on every change, local or remote."""
-        self._listeners.append(drop)
+    def subscribe(self, drop: Callable[[], None], kinds: frozenset[Change] = EVERY_CHANGE) -> None:
+        """`drop` empties one cache; it is called after every committed change of `kinds`,
+        local or remote."""
+        self._listeners.append((kinds, drop))
 
     def may_keep(self, generation: int) -> bool:
-        """Whether a value loaded when `generation` was current may be cached now."""
-        if generation != self.generation:
-            return False
-        if self._held:
-            now = time.monotonic()
-            for seq, until in list(self._held.items()):
-                if until <= now:
-                    del self._held[seq]
-        return not self._held
+        """Whether a value loaded when `generation` was current may be cached now: not when
+        read inside a unit of work (it may see rows that never commit)."""
+        return generation == self.generation and not self._deaf and not self.db.in_transaction
 
-    async def announce(self, conn: Any, topic: str) -> None:
-        """Called by a store inside the transaction of a write that caches depend on."""
-        self._seq += 1
-        self._held[self._seq] = time.monotonic() + HOLD_SECONDS
-        self._drop()
-        await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{self._origin} {self._seq} {topic}")
+    async def announce(self, change: Change) -> None:
+        """Called by a store inside the unit of work of a write that caches depend on."""
+        assert self.db.in_transaction, "a change is announced inside the write's unit of work"
+        await self.db.conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{self._origin} {change}")
+        self.db.on_commit(lambda: self._drop(frozenset((change,))))
 
-    def _drop(self) -> None:
+    def _drop(self, kinds: frozenset[Change]) -> None:
         self.generation += 1
-        for drop in self._listeners:
-            drop()
+        for wanted, drop in self._listeners:
+            if wanted & kinds:
+                drop()
 
     def _notified(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        origin, _, rest = payload.partition(" ")
+        origin, _, topic = payload.partition(" ")
         if origin == self._origin:
-            self._held.pop(int(rest.split(" ", 1)[0] or 0), None)
-        self._drop()
+            return  # dropped already, when it committed
+        try:
+            kinds = frozenset((Change(topic),))
+        except ValueError:  # a newer process's kind: assume the worst
+            kinds = EVERY_CHANGE
+        self._drop(kinds)
 
-    async def start(self, pool: asyncpg.Pool) -> None:
+    async def start(self) -> None:
         """Listen on a connection of its own for as long as the process serves."""
-        self._pool = pool
+        self._listening = True
         await self._listen()
 
     async def _listen(self) -> None:
-        assert self._pool is not None
-        conn = await self._pool.acquire()
+        conn = await self.db.pool.acquire()
         await conn.add_listener(CHANNEL, self._notified)
         conn.add_termination_listener(self._lost)
         self._conn = conn
-        self._drop()  # whatever happened while we were not listening
+        self._deaf = False
+        self._drop(EVERY_CHANGE)  # whatever happened while we were not listening
 
     def _lost(self, _conn: object) -> None:
         """The listening connection died: changes may be missed until it is back, so keep
         nothing meanwhile and reconnect."""
         self._conn = None
-        self._held[0] = float("inf")
-        self._drop()
+        self._deaf = True
+        self._drop(EVERY_CHANGE)
         self._reconnect = asyncio.get_running_loop().create_task(self._again())
 
     async def _again(self) -> None:
-        while self._pool is not None:
+        while self._listening:
             try:
                 await self._listen()
-                self._held.pop(0, None)
                 return
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("cannot listen for cache changes: %s; retrying", exc)
                 await asyncio.sleep(1)
 
     async def stop(self) -> None:
-        pool, self._pool = self._pool, None
+        self._listening = False
         if self._reconnect is not None:
             self._reconnect.cancel()
         conn, self._conn = self._conn, None
-        if conn is not None and pool is not None:
+        if conn is not None:
             with contextlib.suppress(Exception):
                 conn.remove_termination_listener(self._lost)
                 await conn.remove_listener(CHANNEL, self._notified)
-            await pool.release(conn)
+            await self.db.pool.release(conn)

@@ -9,6 +9,10 @@ import subprocess
 import tempfile
 import time
 import warnings
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -41,6 +45,67 @@ async def create_pool(dsn: str, size: int = 10) -> asyncpg.Pool:
     return await asyncpg.create_pool(
         dsn, min_size=1, max_size=size, init=_init_connection, command_timeout=30, reset=_no_reset
     )
+
+
+# What a store runs its SQL on: the unit of work's connection, or the pool outside one.
+Executor = asyncpg.Connection | asyncpg.Pool
+
+
+@dataclass(slots=True)
+class _Unit:
+    conn: asyncpg.Connection
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+
+class Database:
+    """The pool and the unit of work (D-80).
+
+    `transaction()` keeps its connection in a ContextVar, so every store called inside it, at
+    any depth, joins the same transaction without a connection being passed down; nested
+    `transaction()` calls join the outer one. `on_commit` defers what must only happen once
+    the writes are durable (dropping caches): a rolled-back unit runs none of it. Tasks spawned
+    inside a unit inherit it, so they must not run queries concurrently with their parent.
+    """
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self._unit: ContextVar[_Unit | None] = ContextVar(f"tent_unit_{id(self):x}", default=None)
+
+    @property
+    def conn(self) -> Executor:
+        """The current unit's connection, or the pool (each statement its own transaction)."""
+        unit = self._unit.get()
+        return self.pool if unit is None else unit.conn
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._unit.get() is not None
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        outer = self._unit.get()
+        if outer is not None:
+            yield outer.conn
+            return
+        async with self.pool.acquire() as conn:
+            unit = _Unit(conn)
+            token = self._unit.set(unit)
+            try:
+                async with conn.transaction():
+                    yield conn
+            finally:
+                self._unit.reset(token)
+        for callback in unit.after_commit:
+            callback()
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the current unit commits; at once outside a unit (whatever the
+        caller wrote has committed already)."""
+        unit = self._unit.get()
+        if unit is None:
+            callback()
+        else:
+            unit.after_commit.append(callback)
 
 
 def migration_files() -> list[tuple[int, str, str]]:
@@ -82,34 +147,6 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
     return applied
-
-
-async def get_state(conn: Any, key: str) -> Any:
-    return await conn.fetchval("SELECT value FROM server_state WHERE key = $1", key)
-
-
-async def get_state_for_update(conn: Any, key: str) -> Any:
-    """The value, locked until the caller's transaction ends (read-modify-write)."""
-    return await conn.fetchval("SELECT value FROM server_state WHERE key = $1 FOR UPDATE", key)
-
-
-async def set_state(conn: Any, key: str, value: Any) -> None:
-    await conn.execute(
-        "INSERT INTO server_state (key, value) VALUES ($1, $2)"
-        " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-        key,
-        value,
-    )
-
-
-async def set_state_if_absent(conn: Any, key: str, value: Any) -> Any:
-    """Store `value` unless the key exists; return whichever value is now stored."""
-    await conn.execute(
-        "INSERT INTO server_state (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
-        key,
-        value,
-    )
-    return await get_state(conn, key)
 
 
 START_ATTEMPTS = 3

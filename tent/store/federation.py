@@ -9,7 +9,8 @@ from typing import Any
 import asyncpg
 
 from tent.core.type_uris import APP_AUTH_BASE, APP_BASE, CREDENTIALS_APP_TYPE, GROUP_MEMBER_BASE
-from tent.store.changes import Changes
+from tent.store.changes import Change, Changes
+from tent.store.db import Database
 
 NOTIFY_CHANNEL = "tent_deliveries"
 
@@ -82,41 +83,42 @@ WORKER_LOCK_CLASS = 0x7E47  # advisory lock (class, worker id) held by each live
 
 
 class FederationStore:
-    def __init__(self, pool: asyncpg.Pool, changes: Changes | None = None) -> None:
-        self.pool = pool
-        self.changes = changes or Changes()
+    def __init__(self, db: Database, changes: Changes | None = None) -> None:
+        self.db = db
+        self.changes = changes or Changes(db)
         # Active relationships, read for every delivery: kept briefly in memory, dropped on
-        # every change any process announces (tent.store.changes).
+        # every change any process announces (tent.store.changes; subscribed in tent.caches).
         self._relationships: dict[str, tuple[float, Relationship]] = {}
-        self.changes.subscribe(self._relationships.clear)
 
-    async def _write(self, topic: str, sql: str, *args: Any, conn: Any = None) -> str:
-        """A write that cached lookups depend on, announced in its own transaction."""
-        if conn is not None:
-            await self.changes.announce(conn, topic)
-            return await conn.execute(sql, *args)
-        async with self.pool.acquire() as conn, conn.transaction():
-            await self.changes.announce(conn, topic)
+    def forget_relationships(self) -> None:
+        self._relationships.clear()
+
+    async def _write(self, change: Change, sql: str, *args: Any) -> str:
+        """A write that cached lookups depend on, announced in its unit of work."""
+        async with self.db.transaction() as conn:
+            await self.changes.announce(change)
             return await conn.execute(sql, *args)
 
     # -- relationships -----------------------------------------------------------------
 
-    async def relationship(self, entity: str, conn: Any = None) -> Relationship | None:
+    async def relationship(self, entity: str) -> Relationship | None:
+        """Outside a unit of work, from the cache when it can; inside one, always the row as
+        the unit sees it (and never cached: it may not commit)."""
         cached = self._relationships.get(entity)
-        if conn is None and cached is not None and cached[0] > time.monotonic():
+        if not self.db.in_transaction and cached is not None and cached[0] > time.monotonic():
             return cached[1]
         generation = self.changes.generation
-        row = await (conn or self.pool).fetchrow("SELECT * FROM relationships WHERE entity = $1", entity)
+        row = await self.db.conn.fetchrow("SELECT * FROM relationships WHERE entity = $1", entity)
         rel = Relationship._from_row(row) if row else None
-        if conn is None and rel is not None and rel.active and self.changes.may_keep(generation):
+        if rel is not None and rel.active and self.changes.may_keep(generation):
             if len(self._relationships) >= 10_000:
                 self._relationships.clear()
             self._relationships[entity] = (time.monotonic() + RELATIONSHIP_CACHE_SECONDS, rel)
         return rel
 
-    async def save_relationship(self, rel: Relationship, now: int, conn: Any = None) -> None:
+    async def save_relationship(self, rel: Relationship, now: int) -> None:
         await self._write(
-            "relationship",
+            Change.RELATIONSHIP,
             "INSERT INTO relationships (entity, our_post_id, our_credentials_id, remote_credentials,"
             " remote_meta, active, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
             " ON CONFLICT (entity) DO UPDATE SET our_post_id = EXCLUDED.our_post_id,"
@@ -130,21 +132,20 @@ class FederationStore:
             rel.remote_meta,
             rel.active,
             now,
-            conn=conn,
         )
 
     async def set_remote_meta(self, entity: str, meta: dict[str, Any], now: int) -> None:
         await self._write(
-            "relationship",
+            Change.RELATIONSHIP,
             "UPDATE relationships SET remote_meta = $2, updated_at = $3 WHERE entity = $1",
             entity,
             meta,
             now,
         )
 
-    async def recipients_of(self, entity: str, post_id: str, conn: Any = None) -> list[str]:
+    async def recipients_of(self, entity: str, post_id: str) -> list[str]:
         """Entities that were sent (or are being sent) some version of a post."""
-        rows = await (conn or self.pool).fetch(
+        rows = await self.db.conn.fetch(
             "SELECT DISTINCT target FROM deliveries WHERE kind = 'entity' AND post_entity = $1"
             " AND post_id = $2 AND state <> 'failed'",
             entity,
@@ -152,15 +153,15 @@ class FederationStore:
         )
         return [r["target"] for r in rows]
 
-    async def active_relationships(self, conn: Any = None) -> list[str]:
-        rows = await (conn or self.pool).fetch("SELECT entity FROM relationships WHERE active")
+    async def active_relationships(self) -> list[str]:
+        rows = await self.db.conn.fetch("SELECT entity FROM relationships WHERE active")
         return [r["entity"] for r in rows]
 
     # -- subscriptions -----------------------------------------------------------------
 
     async def add_subscription(self, subscriber: str, selector: str, post_id: str) -> None:
         await self._write(
-            "subscription",
+            Change.SUBSCRIPTION,
             "INSERT INTO subscriptions (subscriber, selector, post_id) VALUES ($1, $2, $3)"
             " ON CONFLICT (subscriber, post_id) DO UPDATE SET selector = EXCLUDED.selector",
             subscriber,
@@ -170,14 +171,14 @@ class FederationStore:
 
     async def remove_subscription(self, subscriber: str, post_id: str) -> None:
         await self._write(
-            "subscription",
+            Change.SUBSCRIPTION,
             "DELETE FROM subscriptions WHERE subscriber = $1 AND post_id = $2",
             subscriber,
             post_id,
         )
 
-    async def subscribers(self, conn: Any = None) -> dict[str, list[str]]:
-        rows = await (conn or self.pool).fetch(
+    async def subscribers(self) -> dict[str, list[str]]:
+        rows = await self.db.conn.fetch(
             "SELECT s.subscriber, s.selector FROM subscriptions s"
             " JOIN relationships r ON r.entity = s.subscriber"
         )
@@ -186,13 +187,11 @@ class FederationStore:
             out.setdefault(r["subscriber"], []).append(r["selector"])
         return out
 
-    async def group_members(
-        self, entity: str, group_ids: list[str], conn: Any = None
-    ) -> dict[str, list[str]]:
+    async def group_members(self, entity: str, group_ids: list[str]) -> dict[str, list[str]]:
         """Members of our groups (D-11): our group-member posts that mention the group post."""
         if not group_ids:
             return {}
-        rows = await (conn or self.pool).fetch(
+        rows = await self.db.conn.fetch(
             "SELECT m->>'post' AS group_id, p.data->'content'->>'entity' AS member FROM posts p,"
             " jsonb_array_elements(p.data->'mentions') m"
             " WHERE p.entity = $1 AND p.latest AND p.type_base = $2 AND m->>'post' = ANY($3::text[])",
@@ -206,11 +205,9 @@ class FederationStore:
                 out.setdefault(r["group_id"], []).append(r["member"])
         return out
 
-    async def webhook_apps(
-        self, entity: str, conn: Any = None
-    ) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+    async def webhook_apps(self, entity: str) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
         """Apps with a notification_url, each with its newest grant (app-auth post)."""
-        rows = await (conn or self.pool).fetch(
+        rows = await self.db.conn.fetch(
             "SELECT a.data AS app, (SELECT g.data FROM posts g WHERE g.entity = a.entity AND g.latest"
             "   AND g.type_base = $3"
             "   AND g.data->'mentions' @> jsonb_build_array(jsonb_build_object('post', a.post_id))"
@@ -224,7 +221,7 @@ class FederationStore:
         return [(r["app"], r["grant"]) for r in rows]
 
     async def app_credentials(self, entity: str, app_id: str) -> dict[str, Any] | None:
-        return await self.pool.fetchval(
+        return await self.db.conn.fetchval(
             "SELECT data FROM posts WHERE entity = $1 AND latest AND type = $2"
             " AND data->'mentions' @> jsonb_build_array(jsonb_build_object('post', $3::text))"
             " ORDER BY received_at DESC LIMIT 1",
@@ -235,13 +232,12 @@ class FederationStore:
 
     # -- the outbox --------------------------------------------------------------------
 
-    async def enqueue(
-        self, conn: Any, kind: str, targets: dict[str, bool], post: dict[str, Any], now: int
-    ) -> int:
-        """Rows for one post version, in the caller's transaction; NOTIFY wakes the workers
-        when that transaction commits."""
+    async def enqueue(self, kind: str, targets: dict[str, bool], post: dict[str, Any], now: int) -> int:
+        """Rows for one post version, in the caller's unit of work; NOTIFY wakes the workers
+        when it commits."""
         if not targets:
             return 0
+        conn = self.db.conn
         await conn.execute(
             "INSERT INTO deliveries (kind, target, post_entity, post_id, version_id, mentioned,"
             " next_attempt_at, created_at)"
@@ -269,7 +265,7 @@ class FederationStore:
         meantime can still be listed; the conditions on `d` are checked again on the locked,
         current row, which then no longer qualifies: a row is never claimed twice."""
         generation = self.changes.generation
-        rows = await self.pool.fetch(
+        rows = await self.db.conn.fetch(
             "WITH heads AS ("
             " SELECT DISTINCT ON (kind, target) id, next_attempt_at FROM deliveries"
             " WHERE state = 'pending' ORDER BY kind, target, id),"
@@ -305,19 +301,19 @@ class FederationStore:
                     self._relationships[rel.entity] = (expires, rel)
         return [Delivery._from_row(r) for r in rows]
 
-    async def register_worker(self, conn: Any, worker: int) -> None:
+    async def register_worker(self, conn: asyncpg.Connection, worker: int) -> None:
         """Mark `worker` alive for as long as `conn` stays open (a session advisory lock: it
         goes away with the process, even after `kill -9`)."""
         await conn.execute("SELECT pg_advisory_lock($1, $2)", WORKER_LOCK_CLASS, worker)
 
-    async def unregister_worker(self, conn: Any, worker: int) -> None:
+    async def unregister_worker(self, conn: asyncpg.Connection, worker: int) -> None:
         await conn.execute("SELECT pg_advisory_unlock($1, $2)", WORKER_LOCK_CLASS, worker)
 
     async def release_leases(self, now: int) -> int:
         """At start: deliveries whose worker is gone (it stopped or was killed mid-send) are due
         again at once instead of after their lease. Leases of workers still running, in other
         processes on this database, are left alone: they are being sent right now."""
-        status = await self.pool.execute(
+        status = await self.db.conn.execute(
             "UPDATE deliveries SET next_attempt_at = $1, claimed_at = NULL, claimed_by = NULL"
             " WHERE state = 'pending' AND claimed_at IS NOT NULL AND (claimed_by IS NULL"
             " OR claimed_by NOT IN (SELECT l.objid::bigint FROM pg_locks l"
@@ -329,10 +325,12 @@ class FederationStore:
         return int(status.rsplit(" ", 1)[-1])
 
     async def next_due(self) -> int | None:
-        return await self.pool.fetchval("SELECT min(next_attempt_at) FROM deliveries WHERE state = 'pending'")
+        return await self.db.conn.fetchval(
+            "SELECT min(next_attempt_at) FROM deliveries WHERE state = 'pending'"
+        )
 
     async def delivered(self, delivery_ids: list[int], now: int) -> None:
-        await self.pool.execute(
+        await self.db.conn.execute(
             "UPDATE deliveries SET state = 'delivered', delivered_at = $2, last_error = NULL,"
             " claimed_at = NULL WHERE id = ANY($1::bigint[])",
             delivery_ids,
@@ -340,7 +338,7 @@ class FederationStore:
         )
 
     async def retry_later(self, delivery_id: int, at: int, error: str, reported: bool) -> None:
-        await self.pool.execute(
+        await self.db.conn.execute(
             "UPDATE deliveries SET next_attempt_at = $2, last_error = $3, reported = reported OR $4,"
             " claimed_at = NULL WHERE id = $1",
             delivery_id,
@@ -350,15 +348,15 @@ class FederationStore:
         )
 
     async def failed(self, delivery_id: int, error: str) -> None:
-        await self.pool.execute(
+        await self.db.conn.execute(
             "UPDATE deliveries SET state = 'failed', last_error = $2, claimed_at = NULL WHERE id = $1",
             delivery_id,
             error,
         )
 
-    async def pending_to(self, target: str, conn: Any = None) -> list[tuple[int, str, bool]]:
+    async def pending_to(self, target: str) -> list[tuple[int, str, bool]]:
         """(delivery id, post type, mentioned) of every pending delivery to a remote entity."""
-        rows = await (conn or self.pool).fetch(
+        rows = await self.db.conn.fetch(
             "SELECT d.id, p.type, d.mentioned FROM deliveries d"
             " JOIN posts p ON p.entity = d.post_entity AND p.post_id = d.post_id"
             " AND p.version_id = d.version_id"
@@ -367,15 +365,15 @@ class FederationStore:
         )
         return [(r["id"], r["type"], r["mentioned"]) for r in rows]
 
-    async def selectors_of(self, subscriber: str, conn: Any = None) -> list[str]:
-        rows = await (conn or self.pool).fetch(
+    async def selectors_of(self, subscriber: str) -> list[str]:
+        rows = await self.db.conn.fetch(
             "SELECT selector FROM subscriptions WHERE subscriber = $1", subscriber
         )
         return [r["selector"] for r in rows]
 
-    async def cancel(self, delivery_ids: list[int], reason: str, conn: Any = None) -> int:
+    async def cancel(self, delivery_ids: list[int], reason: str) -> int:
         """Pending deliveries that no longer matter: never tried again, never reported."""
-        result = await (conn or self.pool).execute(
+        result = await self.db.conn.execute(
             "UPDATE deliveries SET state = 'cancelled', last_error = $2, claimed_at = NULL"
             " WHERE id = ANY($1::bigint[]) AND state = 'pending'",
             delivery_ids,
@@ -385,7 +383,7 @@ class FederationStore:
 
     async def give_up(self, delivery_id: int, error: str) -> Delivery | None:
         """A pending delivery no worker is sending right now becomes failed."""
-        row = await self.pool.fetchrow(
+        row = await self.db.conn.fetchrow(
             "UPDATE deliveries SET state = 'failed', last_error = $2"
             " WHERE id = $1 AND state = 'pending' AND claimed_at IS NULL"
             f" RETURNING {_DELIVERY_COLUMNS}",
@@ -395,7 +393,7 @@ class FederationStore:
         return Delivery._from_row(row) if row else None
 
     async def for_post(self, entity: str, post_id: str) -> list[Delivery]:
-        rows = await self.pool.fetch(
+        rows = await self.db.conn.fetch(
             f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE post_entity = $1 AND post_id = $2 ORDER BY id",
             entity,
             post_id,
@@ -404,7 +402,7 @@ class FederationStore:
 
     async def open_deliveries(self, limit: int = 200) -> list[Delivery]:
         """Pending and failed deliveries of every post, the most recent first."""
-        rows = await self.pool.fetch(
+        rows = await self.db.conn.fetch(
             f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE state IN ('pending', 'failed')"
             " ORDER BY id DESC LIMIT $1",
             limit,
@@ -412,7 +410,7 @@ class FederationStore:
         return [Delivery._from_row(r) for r in rows]
 
     async def retry_now(self, delivery_id: int, now: int) -> Delivery | None:
-        row = await self.pool.fetchrow(
+        row = await self.db.conn.fetchrow(
             "UPDATE deliveries SET state = 'pending', next_attempt_at = $2"
             " WHERE id = $1 AND state <> 'delivered' AND claimed_at IS NULL"
             f" RETURNING {_DELIVERY_COLUMNS}",
@@ -420,13 +418,13 @@ class FederationStore:
             now,
         )
         if row is not None:
-            await self.pool.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+            await self.db.conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
         return Delivery._from_row(row) if row else None
 
     async def reset_backoff(self, entity: str, now: int) -> None:
         """A peer that contacts us is up again: its deliveries waiting after a failure are due
         now (not the ones a worker is sending at this moment)."""
-        status = await self.pool.execute(
+        status = await self.db.conn.execute(
             "UPDATE deliveries SET next_attempt_at = $2 WHERE kind = 'entity' AND target = $1"
             " AND state = 'pending' AND next_attempt_at > $2 AND last_error IS NOT NULL"
             " AND claimed_at IS NULL",
@@ -434,4 +432,4 @@ class FederationStore:
             now,
         )
         if not status.endswith(" 0"):
-            await self.pool.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+            await self.db.conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")

@@ -6,12 +6,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
-
 from tent.core.feed import FeedQuery, Position
 from tent.core.principal import Visibility, is_public
 from tent.core.types import TypeSelector, parse_type
-from tent.store.changes import Changes, watched
+from tent.store.changes import Change, Changes, change_for_post
+from tent.store.db import Database
 
 _SORT_COLUMNS = {
     "received_at": "received_at",
@@ -182,124 +181,110 @@ def _position_condition(column: str, pos: Position, op: str, arg: Args) -> str:
 
 
 class PostStore:
-    def __init__(self, pool: asyncpg.Pool, changes: Changes | None = None) -> None:
-        self.pool = pool
-        self.changes = changes or Changes()
+    def __init__(self, db: Database, changes: Changes | None = None) -> None:
+        self.db = db
+        self.changes = changes or Changes(db)
 
-    async def _changed(self, conn: Any, post_type: str) -> None:
-        """In the write's transaction: tell every process's caches (credentials, subscribers,
+    async def _changed(self, post_type: str) -> None:
+        """In the write's unit of work: tell every process's caches (credentials, subscribers,
         webhook apps) that a post of this type was stored, or something deleted (type "")."""
-        if watched(post_type):
-            await self.changes.announce(conn, post_type or "delete")
+        change = change_for_post(post_type) if post_type else Change.DELETE
+        if change is not None:
+            await self.changes.announce(change)
 
     # -- writing -----------------------------------------------------------------------
 
-    async def create(self, post: dict[str, Any], conn: Any = None) -> bool:
+    async def create(self, post: dict[str, Any]) -> bool:
         """Store the first version of a new post; False if that exact version existed."""
         args = _insert_args(post, True, is_public(post))
-        if conn is None:
-            async with self.pool.acquire() as conn:
-                return await self._create(conn, post, args)
-        return await self._create(conn, post, args)
+        if change_for_post(post["type"]) is None:  # nothing to announce: one statement
+            return await self.db.conn.fetchval(_INSERT, *args) is not None
+        async with self.db.transaction() as conn:
+            stored = await conn.fetchval(_INSERT, *args) is not None
+            if stored:
+                await self._changed(post["type"])
+            return stored
 
-    async def _create(self, conn: Any, post: dict[str, Any], args: list[Any]) -> bool:
-        stored = await conn.fetchval(_INSERT, *args) is not None
-        if stored:
-            await self._changed(conn, post["type"])
-        return stored
-
-    async def add_version(self, post: dict[str, Any], conn: Any = None) -> bool:
+    async def add_version(self, post: dict[str, Any]) -> bool:
         """Store a version of a post that may already have others; keeps `latest` right.
 
         The latest version is the one with the greatest (version.received_at, version id).
         """
-        if conn is None:
-            async with self.pool.acquire() as conn, conn.transaction():
-                return await self._add_version(conn, post)
-        return await self._add_version(conn, post)
-
-    async def _add_version(self, conn: Any, post: dict[str, Any]) -> bool:
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtext($1 || ' ' || $2))", post["entity"], post["id"]
-        )
-        rows = await conn.fetch(
-            "SELECT seq, version_received_at, version_id, latest, latest_public FROM posts"
-            " WHERE entity = $1 AND post_id = $2 AND (latest OR latest_public)",
-            post["entity"],
-            post["id"],
-        )
-        key = (post["version"]["received_at"], post["version"]["id"])
-        latest = next((r for r in rows if r["latest"]), None)
-        latest_public = next((r for r in rows if r["latest_public"]), None)
-        newest = latest is None or key > (latest["version_received_at"], latest["version_id"])
-        newest_public = is_public(post) and (
-            latest_public is None or key > (latest_public["version_received_at"], latest_public["version_id"])
-        )
-        seq = await conn.fetchval(_INSERT, *_insert_args(post, newest, newest_public))
-        if seq is None:
-            return False
-        if newest and latest is not None:
-            await conn.execute("UPDATE posts SET latest = false WHERE seq = $1", latest["seq"])
-        if newest_public and latest_public is not None:
-            await conn.execute("UPDATE posts SET latest_public = false WHERE seq = $1", latest_public["seq"])
-        await self._changed(conn, post["type"])
-        return True
-
-    async def delete_post(self, entity: str, post_id: str, conn: Any = None) -> int:
-        if conn is None:
-            async with self.pool.acquire() as conn, conn.transaction():
-                return await self._delete_post(conn, entity, post_id)
-        return await self._delete_post(conn, entity, post_id)
-
-    async def _delete_post(self, conn: Any, entity: str, post_id: str) -> int:
-        await self._changed(conn, "")
-        sql = "DELETE FROM posts WHERE entity = $1 AND post_id = $2"
-        return _count(await conn.execute(sql, entity, post_id))
-
-    async def delete_version(self, entity: str, post_id: str, version: str, conn: Any = None) -> int:
-        if conn is None:
-            async with self.pool.acquire() as conn, conn.transaction():
-                return await self._delete_version(conn, entity, post_id, version)
-        return await self._delete_version(conn, entity, post_id, version)
-
-    async def _delete_version(self, conn: Any, entity: str, post_id: str, version: str) -> int:
-        await self._changed(conn, "")
-        flags = await conn.fetchrow(
-            "DELETE FROM posts WHERE entity = $1 AND post_id = $2 AND version_id = $3"
-            " RETURNING latest, latest_public",
-            entity,
-            post_id,
-            version,
-        )
-        if flags is None:
-            return 0
-        for flag, only_public in (("latest", ""), ("latest_public", " AND public")):
-            if flags[flag]:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1 || ' ' || $2))", post["entity"], post["id"]
+            )
+            rows = await conn.fetch(
+                "SELECT seq, version_received_at, version_id, latest, latest_public FROM posts"
+                " WHERE entity = $1 AND post_id = $2 AND (latest OR latest_public)",
+                post["entity"],
+                post["id"],
+            )
+            key = (post["version"]["received_at"], post["version"]["id"])
+            latest = next((r for r in rows if r["latest"]), None)
+            latest_public = next((r for r in rows if r["latest_public"]), None)
+            newest = latest is None or key > (latest["version_received_at"], latest["version_id"])
+            newest_public = is_public(post) and (
+                latest_public is None
+                or key > (latest_public["version_received_at"], latest_public["version_id"])
+            )
+            seq = await conn.fetchval(_INSERT, *_insert_args(post, newest, newest_public))
+            if seq is None:
+                return False
+            if newest and latest is not None:
+                await conn.execute("UPDATE posts SET latest = false WHERE seq = $1", latest["seq"])
+            if newest_public and latest_public is not None:
                 await conn.execute(
-                    f"UPDATE posts SET {flag} = true WHERE seq = (SELECT seq FROM posts"
-                    f" WHERE entity = $1 AND post_id = $2{only_public}"
-                    " ORDER BY version_received_at DESC, version_id DESC LIMIT 1)",
-                    entity,
-                    post_id,
+                    "UPDATE posts SET latest_public = false WHERE seq = $1", latest_public["seq"]
                 )
-        return 1
+            await self._changed(post["type"])
+            return True
+
+    async def delete_post(self, entity: str, post_id: str) -> int:
+        async with self.db.transaction() as conn:
+            await self._changed("")
+            sql = "DELETE FROM posts WHERE entity = $1 AND post_id = $2"
+            return _count(await conn.execute(sql, entity, post_id))
+
+    async def delete_version(self, entity: str, post_id: str, version: str) -> int:
+        async with self.db.transaction() as conn:
+            await self._changed("")
+            flags = await conn.fetchrow(
+                "DELETE FROM posts WHERE entity = $1 AND post_id = $2 AND version_id = $3"
+                " RETURNING latest, latest_public",
+                entity,
+                post_id,
+                version,
+            )
+            if flags is None:
+                return 0
+            for flag, only_public in (("latest", ""), ("latest_public", " AND public")):
+                if flags[flag]:
+                    await conn.execute(
+                        f"UPDATE posts SET {flag} = true WHERE seq = (SELECT seq FROM posts"
+                        f" WHERE entity = $1 AND post_id = $2{only_public}"
+                        " ORDER BY version_received_at DESC, version_id DESC LIMIT 1)",
+                        entity,
+                        post_id,
+                    )
+            return 1
 
     # -- reading one post --------------------------------------------------------------
 
     async def get(self, entity: str, post_id: str, version: str | None = None) -> dict[str, Any] | None:
         if version is None:
-            return await self.pool.fetchval(
+            return await self.db.conn.fetchval(
                 "SELECT data FROM posts WHERE entity = $1 AND post_id = $2 AND latest", entity, post_id
             )
-        return await self.pool.fetchval(
+        return await self.db.conn.fetchval(
             "SELECT data FROM posts WHERE entity = $1 AND post_id = $2 AND version_id = $3",
             entity,
             post_id,
             version,
         )
 
-    async def latest_of_type(self, entity: str, post_type: str, conn: Any = None) -> dict[str, Any] | None:
-        return await (conn or self.pool).fetchval(
+    async def latest_of_type(self, entity: str, post_type: str) -> dict[str, Any] | None:
+        return await self.db.conn.fetchval(
             "SELECT data FROM posts WHERE entity = $1 AND type = $2 AND latest"
             " ORDER BY received_at DESC LIMIT 1",
             entity,
@@ -316,7 +301,7 @@ class PostStore:
         where = " AND ".join(
             ["(p.entity, p.post_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))", *conds]
         )
-        rows = await self.pool.fetch(
+        rows = await self.db.conn.fetch(
             f"SELECT p.data FROM posts p WHERE {where}"
             " ORDER BY p.version_received_at DESC, p.version_id DESC",
             *arg.values,
@@ -426,13 +411,13 @@ class PostStore:
         arg = Args()
         conds = where(arg) + self._positions(query, arg)
         if count:
-            return await self.pool.fetchval(
+            return await self.db.conn.fetchval(
                 f"SELECT count(*) FROM posts p WHERE {' AND '.join(conds)}", *arg.values
             )
         if query.limit == 0:
             return Page([], False)
         direction = "ASC" if query.ascending else "DESC"
-        rows = await self.pool.fetch(
+        rows = await self.db.conn.fetch(
             f"SELECT p.data, p.{column} AS sort_ts, p.version_id FROM posts p"
             f" WHERE {' AND '.join(conds)}"
             f" ORDER BY p.{column} {direction}, p.version_id {direction}"
@@ -453,7 +438,7 @@ class PostStore:
         probe_conds.append(
             _position_condition(column, Position(oldest["sort_ts"], oldest["version_id"]), "<", probe)
         )
-        older = await self.pool.fetchval(
+        older = await self.db.conn.fetchval(
             f"SELECT EXISTS (SELECT 1 FROM posts p WHERE {' AND '.join(probe_conds)})", *probe.values
         )
         return Page([r["data"] for r in rows], bool(older))

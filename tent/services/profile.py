@@ -10,8 +10,7 @@ from tent.core.errors import TentError
 from tent.core.principal import OWNER
 from tent.core.type_uris import META_TYPE
 from tent.core.validation import validate_post
-from tent.posting import new_version
-from tent.publish import Publisher
+from tent.services.posts import Posts
 
 AVATAR = "avatar"
 PROFILE_FIELDS = ("name", "bio", "website")
@@ -26,11 +25,11 @@ def avatar_of(meta: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 async def update_profile(
-    publisher: Publisher, settings: Settings, fields: dict[str, str], avatar: dict[str, Any] | None
+    posts: Posts, settings: Settings, fields: dict[str, str], avatar: dict[str, Any] | None
 ) -> dict[str, Any]:
     """A new meta version with these profile fields (empty ones removed) and, when given, a
     new avatar (an uploaded attachment entry) in place of the old one."""
-    current = await publisher.posts.latest_of_type(settings.entity, META_TYPE)
+    current = await posts.store.latest_of_type(settings.entity, META_TYPE)
     if current is None:
         raise TentError("The meta post is missing", 500)
     profile = {k: v for k, v in ((current.get("content") or {}).get("profile") or {}).items()}
@@ -59,4 +58,4 @@ async def update_profile(
     body, _ = validate_post(body)
     if attachments:
         body["attachments"] = attachments
-    return await new_version(publisher, body, current, OWNER)
+    return await posts.new_version(body, current, OWNER)

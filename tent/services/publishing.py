@@ -3,7 +3,7 @@ acknowledged before the outbox rows that will carry it are durable (ARCHITECTURE
 
 Who subscribes and which apps want webhooks change rarely but are needed for every post,
 so they are cached in memory, dropped whenever any process on the database stores a post
-or row that could change them (tent.store.changes). A post
+or row that could change them (tent.store.changes; subscribed in tent.services.container). A post
 with nobody to deliver to is then a single INSERT.
 """
 
@@ -29,7 +29,6 @@ class Publisher:
         self.posts = posts
         self.federation = federation
         self._cache: tuple[float, dict[str, list[str]], list[tuple[dict[str, Any], Any]]] | None = None
-        posts.changes.subscribe(self.invalidate)
 
     def invalidate(self) -> None:
         self._cache = None
@@ -46,23 +45,22 @@ class Publisher:
         return cached[1], cached[2]
 
     async def targets(
-        self, post: dict[str, Any], *, remote: bool = False, conn: Any = None
+        self, post: dict[str, Any], *, remote: bool = False
     ) -> tuple[dict[str, bool], dict[str, bool]]:
         """(entities, apps) that get this version: entities only for our own posts; apps for
-        every post, received ones too (D-40)."""
+        every post, received ones too (D-40). Reads join the caller's unit of work."""
         subscribers, apps = await self._audience()
         entities: dict[str, bool] = {}
         if not remote:
-            db = conn or self.posts.pool
             groups = [str(g.get("post")) for g in (post.get("permissions") or {}).get("groups") or []]
-            members = await self.federation.group_members(self.settings.entity, groups, db) if groups else {}
+            members = await self.federation.group_members(self.settings.entity, groups) if groups else {}
             also: list[str] = []
             if post["type"].startswith(META_TYPE):
-                also = await self.federation.active_relationships(db)
+                also = await self.federation.active_relationships()
             elif post["type"] == DELETE_TYPE:  # whoever got the deleted post learns of its deletion
                 for ref in post.get("refs") or []:
                     if ref.get("entity", post["entity"]) == post["entity"] and ref.get("post"):
-                        also += await self.federation.recipients_of(post["entity"], ref["post"], db)
+                        also += await self.federation.recipients_of(post["entity"], ref["post"])
             entities = recipients(post, self.settings.entity, subscribers, members, also)
         webhooks = {
             app["id"]: False
@@ -72,32 +70,26 @@ class Publisher:
         }
         return entities, webhooks
 
-    async def publish(self, post: dict[str, Any], *, new: bool = True, conn: Any = None) -> bool:
-        """Store one of our posts (or a new version) and queue it for every recipient."""
-        entities, webhooks = await self.targets(post, conn=conn)
-        if conn is None and not entities and not webhooks and new:
-            return await self.posts.create(post)
-        if conn is None:
-            async with self.posts.pool.acquire() as c, c.transaction():
-                return await self._store(post, new, c, entities, webhooks)
-        return await self._store(post, new, conn, entities, webhooks)
-
-    async def _store(
-        self, post: dict[str, Any], new: bool, conn: Any, entities: dict[str, bool], webhooks: dict[str, bool]
-    ) -> bool:
-        stored = await (self.posts.create(post, conn) if new else self.posts.add_version(post, conn))
-        if stored:
-            await self.enqueue(post, conn, entities, webhooks)
-        return stored
+    async def publish(self, post: dict[str, Any], *, new: bool = True) -> bool:
+        """Store one of our posts (or a new version) and queue it for every recipient, in
+        the caller's unit of work or one of its own."""
+        entities, webhooks = await self.targets(post)
+        if not entities and not webhooks and new:
+            return await self.posts.create(post)  # outside a unit: a single INSERT
+        async with self.posts.db.transaction():
+            stored = await (self.posts.create(post) if new else self.posts.add_version(post))
+            if stored:
+                await self.enqueue(post, entities, webhooks)
+            return stored
 
     async def enqueue(
-        self, post: dict[str, Any], conn: Any, entities: dict[str, bool], webhooks: dict[str, bool]
+        self, post: dict[str, Any], entities: dict[str, bool], webhooks: dict[str, bool]
     ) -> None:
         now = now_ms()
-        await self.federation.enqueue(conn, "entity", entities, post, now)
-        await self.federation.enqueue(conn, "app", webhooks, post, now)
+        await self.federation.enqueue("entity", entities, post, now)
+        await self.federation.enqueue("app", webhooks, post, now)
 
-    async def dispatch(self, post: dict[str, Any], conn: Any, *, remote: bool = False) -> None:
-        """Queue deliveries of a version already stored in this transaction."""
-        entities, webhooks = await self.targets(post, remote=remote, conn=conn)
-        await self.enqueue(post, conn, entities, webhooks)
+    async def dispatch(self, post: dict[str, Any], *, remote: bool = False) -> None:
+        """Queue deliveries of a version already stored in this unit of work."""
+        entities, webhooks = await self.targets(post, remote=remote)
+        await self.enqueue(post, entities, webhooks)
