@@ -38,6 +38,7 @@ from tent.handlers import (
 from tent.handlers.common import (
     AUTH_STORE,
     AUTHENTICATOR,
+    BLOBS,
     DATABASE,
     FEDERATION,
     FEDERATION_STORE,
@@ -48,8 +49,8 @@ from tent.handlers.common import (
     SERVICES,
     SETTINGS,
     STATE,
+    TURF_VERIFIER,
 )
-from tent.handlers.post_input import BLOBS
 from tent.http_input import HANDLER_ARGS, quiet_parser_errors
 from tent.services.container import build_services, subscribe_caches
 from tent.services.publishing import Publisher
@@ -114,7 +115,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         app[FEDERATION] = Federation(
             settings, app[POSTS], app[FEDERATION_STORE], app[PUBLISHER], app[SERVER_CREDENTIALS]
         )
-        app[beacon.TURF_VERIFIER] = TurfVerifier(
+        app[TURF_VERIFIER] = TurfVerifier(
             app[FEDERATION].http, app[FEDERATION].discovery, settings.beacon_timeout
         )
         outbox = Outbox(settings, app[FEDERATION_STORE], app[POSTS], app[FEDERATION], app[PUBLISHER])

@@ -27,7 +27,7 @@ from tent.core.types import TypeSelector
 from tent.delivery.client import HttpClient, RequestRefused, Response
 from tent.delivery.discovery import Discovery, DiscoveryFailed, servers
 from tent.store.federation import FederationStore
-from tent.store.posts import Page, PostStore
+from tent.store.posts import PostStore
 
 META_SELECTOR = TypeSelector.parse(META_TYPE)
 
@@ -268,8 +268,7 @@ class Proxy:
         for start in range(0, len(local), MAX_LIMIT):
             chunk = tuple(local[start : start + MAX_LIMIT])
             query = FeedQuery(limit=MAX_LIMIT, types=(META_SELECTOR,), entities=chunk)
-            page = await self.posts.feed(query, vis, private_mentions=False)
-            assert isinstance(page, Page)
+            page = await self.posts.feed(query, vis, private_mentions=False).page()
             for post in page.posts:
                 found.setdefault(post["entity"], post)
         missing = [e for e in entities if e not in found and e != self.own_entity]

@@ -12,8 +12,13 @@ from tent.core import media
 from tent.core.errors import NotFound, TentError
 from tent.core.principal import is_public
 from tent.handlers import proxy
-from tent.handlers.common import attachment_url, principal_of, services_of, settings_of
-from tent.handlers.post_input import BLOBS
+from tent.handlers.common import (
+    BLOBS,
+    attachment_url,
+    principal_of,
+    services_of,
+    settings_of,
+)
 
 ONE_YEAR = 31557600
 _RANGE = re.compile(r"^bytes=([0-9]{0,18})-([0-9]{0,18})$")  # longer numbers: no range we could serve

@@ -21,9 +21,9 @@ from tent.core.posts import now_ms
 from tent.core.principal import Principal
 from tent.core.type_uris import APP_AUTH_TYPE
 from tent.handlers import owner, pages
-from tent.handlers.beacon import TURF_VERIFIER
 from tent.handlers.common import (
     AUTH_STORE,
+    TURF_VERIFIER,
     int_param,
     json_response,
     posts_of,

@@ -8,10 +8,7 @@ from aiohttp import web
 
 from tent import keys
 from tent.core import beacon
-from tent.delivery.beacon import TurfVerifier
 from tent.handlers.common import posts_of, settings_of
-
-TURF_VERIFIER = web.AppKey("turf_verifier", TurfVerifier)
 
 
 async def manifest(request: web.Request) -> web.Response:

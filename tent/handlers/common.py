@@ -1,5 +1,5 @@
 """Response shaping shared by every handler: JSON bodies, ETags and 304s, caching headers,
-and the typed application keys handlers read their collaborators from."""
+and the typed application keys handlers read their collaborators from (all of them here)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,13 @@ from tent.config import Settings
 from tent.core.errors import NotFound
 from tent.core.input_safety import bounded_int, is_url
 from tent.core.principal import ANONYMOUS, Principal
+from tent.delivery.beacon import TurfVerifier
 from tent.delivery.federation import Federation
 from tent.delivery.outbox import Outbox
 from tent.services.container import Services
 from tent.services.publishing import Publisher
 from tent.store.auth import AuthStore
+from tent.store.blobs import BlobStore
 from tent.store.db import Database
 from tent.store.federation import FederationStore
 from tent.store.posts import PostStore
@@ -40,6 +42,8 @@ OUTBOX = web.AppKey("outbox", Outbox)
 DATABASE = web.AppKey("database", Database)
 STATE = web.AppKey("state", ServerState)
 SERVICES = web.AppKey("services", Services)
+BLOBS = web.AppKey("blobs", BlobStore)
+TURF_VERIFIER = web.AppKey("turf_verifier", TurfVerifier)
 PRINCIPAL = web.RequestKey("principal", Principal)
 
 

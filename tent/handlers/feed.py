@@ -16,7 +16,6 @@ from tent.handlers.common import (
     services_of,
     settings_of,
 )
-from tent.store.posts import Page
 
 
 async def posts_feed(request: web.Request) -> web.Response:
@@ -31,12 +30,11 @@ async def posts_feed(request: web.Request) -> web.Response:
         if request.method == "HEAD":
             headers["Count"] = str(count)
     else:
+        listing = store.feed(query, vis, private_mentions=principal.app_level)
         if request.method == "HEAD":
-            count = await store.feed(query, vis, private_mentions=principal.app_level, count=True)
-            headers["Count"] = str(count)
+            headers["Count"] = str(await listing.count())
         # HEAD builds the body too: its ETag must equal GET's (aiohttp sends no body for HEAD).
-        page = await store.feed(query, vis, private_mentions=principal.app_level)
-        assert isinstance(page, Page)
+        page = await listing.page()
     body: dict = {
         "pages": page_links(query, page.posts, older_exist=page.older_exist),
         # posts from other servers come as those servers rendered them for us

@@ -26,6 +26,7 @@ from tent.core.validation import validate_post
 from tent.handlers import attachments, pages
 from tent.handlers.common import (
     AUTH_STORE,
+    BLOBS,
     PRINCIPAL,
     post_url,
     posts_of,
@@ -33,11 +34,10 @@ from tent.handlers.common import (
     settings_of,
 )
 from tent.handlers.owner import check_form, login_form, path, session_csrf
-from tent.handlers.post_input import BLOBS, next_part, stage_file
+from tent.handlers.post_input import next_part, stage_file
 from tent.handlers.views import attachment_url, post_view, repost_ref
 from tent.services import profile
 from tent.services.following import FollowFailed
-from tent.store.posts import Page
 
 TIMELINE_PAGE = 20
 MAX_FIELD = 64 * 1024
@@ -172,8 +172,7 @@ async def home(
     if before:
         params.append(("before", before))
     query = parse_feed_query(params, app_level=True)
-    page = await store.feed(query, Visibility(), private_mentions=True)
-    assert isinstance(page, Page)
+    page = await store.feed(query, Visibility(), private_mentions=True).page()
     names = await _our_names(request)
     reposted = await _reposted(request, page.posts)
     older = None
@@ -189,8 +188,7 @@ async def home(
         if target is not None:
             reply_to = post_view(target, settings, names=names, owner=True)
     groups_query = parse_feed_query([("types", GROUP_BASE), ("entities", settings.entity)], app_level=True)
-    group_page = await store.feed(groups_query, Visibility(), private_mentions=True)
-    assert isinstance(group_page, Page)
+    group_page = await store.feed(groups_query, Visibility(), private_mentions=True).page()
     groups = [
         {"id": g["id"], "name": str((g.get("content") or {}).get("name") or g["id"])}
         for g in group_page.posts

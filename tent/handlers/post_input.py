@@ -21,7 +21,7 @@ from tent.core.posts import now_ms
 from tent.core.principal import Principal
 from tent.core.types import PostType
 from tent.core.validation import check_post, identify_post
-from tent.handlers.common import settings_of
+from tent.handlers.common import BLOBS, settings_of
 from tent.http_input import check_headers, read_body, reading_body
 from tent.store.blobs import BlobStore, TooLarge, Upload
 
@@ -29,7 +29,6 @@ INVALID_CONTENT_TYPE = (
     "Invalid Content-Type header. The header must be application/vnd.tent.post.v0+json "
     "or multipart/form-data."
 )
-BLOBS = web.AppKey("blobs", BlobStore)
 _INDEX_SUFFIX = re.compile(r"\[\d*\]$")
 
 

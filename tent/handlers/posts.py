@@ -190,18 +190,14 @@ async def _post_list(request: web.Request, entity: str, post_id: str, kind: str)
     query = _list_query(request)
     vis = principal.feed_visibility(settings.entity)
 
-    async def fetch(count: bool) -> Page | int:
-        if kind == media.VERSIONS:
-            return await store.versions(entity, post_id, query, vis, count=count)
-        if kind == media.CHILDREN:
-            return await store.children(entity, post_id, post["version"]["id"], query, vis, count=count)
-        return await store.mentioning(
-            entity, post_id, query, vis, private_mentions=principal.app_level, count=count
-        )
-
-    headers = {"Count": str(await fetch(True))} if request.method == "HEAD" else {}
-    page = await fetch(False)
-    assert isinstance(page, Page)
+    if kind == media.VERSIONS:
+        listing = store.versions(entity, post_id, query, vis)
+    elif kind == media.CHILDREN:
+        listing = store.children(entity, post_id, post["version"]["id"], query, vis)
+    else:
+        listing = store.mentioning(entity, post_id, query, vis, private_mentions=principal.app_level)
+    headers = {"Count": str(await listing.count())} if request.method == "HEAD" else {}
+    page = await listing.page()
     return json_response(
         request,
         _list_body(kind, page, query, entity, post_id, principal),

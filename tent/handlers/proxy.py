@@ -156,9 +156,9 @@ async def merged_feed(request: web.Request, query: FeedQuery, foreign: Sequence[
     async def ours() -> tuple[Page, int]:
         if not local.entities:
             return Page([], False), 0
-        page = await store.feed(local, vis, private_mentions=principal.app_level)
-        count = await store.feed(local, vis, private_mentions=principal.app_level, count=True) if head else 0
-        assert isinstance(page, Page) and isinstance(count, int)
+        listing = store.feed(local, vis, private_mentions=principal.app_level)
+        page = await listing.page()
+        count = await listing.count() if head else 0
         return page, count
 
     try:

@@ -15,7 +15,6 @@ from tent.handlers import pages
 from tent.handlers.common import posts_of, principal_of, services_of, settings_of
 from tent.handlers.views import attachment_url, post_view, repost_ref
 from tent.services.profile import avatar_of
-from tent.store.posts import Page
 
 RECENT = 20
 
@@ -54,10 +53,8 @@ async def entity_page(request: web.Request, meta_url: str, headers: dict[str, st
         [("types", f"{STATUS_BASE},{REPOST_BASE}"), ("sort_by", "published_at"), ("limit", str(RECENT))],
         app_level=False,
     )
-    page = await posts_of(request).feed(
-        query, ANONYMOUS.feed_visibility(settings.entity), private_mentions=False
-    )
-    assert isinstance(page, Page)
+    vis = ANONYMOUS.feed_visibility(settings.entity)
+    page = await posts_of(request).feed(query, vis, private_mentions=False).page()
     posts = [p for p in page.posts if ANONYMOUS.can_read(p, settings.entity)]
     originals = await _readable_originals(request, posts)
     response = pages.render(

@@ -21,7 +21,6 @@ from tent.core.validation import validate_post
 from tent.delivery.discovery import DiscoveryFailed
 from tent.services.posts import Posts
 from tent.store.federation import FederationStore
-from tent.store.posts import Page
 
 MAX_SUBSCRIPTIONS = 200
 
@@ -56,8 +55,7 @@ class Follows:
             app_level=True,
         )
         vis = OWNER.feed_visibility(self.settings.entity)
-        page = await self.posts.store.feed(query, vis, private_mentions=True)
-        assert isinstance(page, Page)
+        page = await self.posts.store.feed(query, vis, private_mentions=True).page()
         return [p for p in page.posts if is_follow(p)]
 
     async def followings(self) -> list[Following]:

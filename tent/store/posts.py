@@ -310,17 +310,13 @@ class PostStore:
 
     # -- lists and the feed ------------------------------------------------------------
 
-    async def feed(
-        self, query: FeedQuery, vis: Visibility, *, private_mentions: bool, count: bool = False
-    ) -> Page | int:
+    def feed(self, query: FeedQuery, vis: Visibility, *, private_mentions: bool) -> Listing:
         def where(arg: Args) -> list[str]:
             return [*_current_version(vis, arg), *self._filters(query, arg, private_mentions)]
 
-        return await self._page_or_count(where, query, count)
+        return Listing(self.db, where, query)
 
-    async def versions(
-        self, entity: str, post_id: str, query: FeedQuery, vis: Visibility, *, count: bool = False
-    ) -> Page | int:
+    def versions(self, entity: str, post_id: str, query: FeedQuery, vis: Visibility) -> Listing:
         def where(arg: Args) -> list[str]:
             return [
                 f"p.entity = {arg(entity)}",
@@ -328,18 +324,9 @@ class PostStore:
                 *_visibility_condition(vis, arg),
             ]
 
-        return await self._page_or_count(where, query, count)
+        return Listing(self.db, where, query)
 
-    async def children(
-        self,
-        entity: str,
-        post_id: str,
-        version: str,
-        query: FeedQuery,
-        vis: Visibility,
-        *,
-        count: bool = False,
-    ) -> Page | int:
+    def children(self, entity: str, post_id: str, version: str, query: FeedQuery, vis: Visibility) -> Listing:
         def where(arg: Args) -> list[str]:
             return [
                 "EXISTS (SELECT 1 FROM parents x WHERE x.post_seq = p.seq"
@@ -348,18 +335,11 @@ class PostStore:
                 *_visibility_condition(vis, arg),
             ]
 
-        return await self._page_or_count(where, query, count)
+        return Listing(self.db, where, query)
 
-    async def mentioning(
-        self,
-        entity: str,
-        post_id: str,
-        query: FeedQuery,
-        vis: Visibility,
-        *,
-        private_mentions: bool,
-        count: bool = False,
-    ) -> Page | int:
+    def mentioning(
+        self, entity: str, post_id: str, query: FeedQuery, vis: Visibility, *, private_mentions: bool
+    ) -> Listing:
         public_only = "" if private_mentions else " AND m.public"
 
         def where(arg: Args) -> list[str]:
@@ -369,7 +349,7 @@ class PostStore:
                 f" AND m.entity = {arg(entity)} AND m.post_id = {arg(post_id)}{public_only})",
             ]
 
-        return await self._page_or_count(where, query, count)
+        return Listing(self.db, where, query)
 
     # -- query building ----------------------------------------------------------------
 
@@ -394,8 +374,20 @@ class PostStore:
             )
         return conds
 
-    @staticmethod
-    def _positions(query: FeedQuery, arg: Args) -> list[str]:
+
+class Listing:
+    """One list query (the feed, a post's versions, children or mentions): its page, or how
+    many rows match in all; two typed answers instead of one method returning either."""
+
+    __slots__ = ("db", "query", "where")
+
+    def __init__(self, db: Database, where: Where, query: FeedQuery) -> None:
+        self.db = db
+        self.where = where
+        self.query = query
+
+    def _positions(self, arg: Args) -> list[str]:
+        query = self.query
         column = _SORT_COLUMNS[query.sort_by]
         conds = []
         if query.before is not None:
@@ -405,15 +397,20 @@ class PostStore:
                 conds.append(_position_condition(column, pos, ">", arg))
         return conds
 
-    async def _page_or_count(self, where: Where, query: FeedQuery, count: bool) -> Page | int:
-        """A page of the matching rows, newest first, or (count=True) how many match in all."""
+    async def count(self) -> int:
+        """How many rows match in all (HEAD's `Count`), whatever the page size."""
+        arg = Args()
+        conds = self.where(arg) + self._positions(arg)
+        return await self.db.conn.fetchval(
+            f"SELECT count(*) FROM posts p WHERE {' AND '.join(conds)}", *arg.values
+        )
+
+    async def page(self) -> Page:
+        """A page of the matching rows, newest first."""
+        query, where = self.query, self.where
         column = _SORT_COLUMNS[query.sort_by]
         arg = Args()
-        conds = where(arg) + self._positions(query, arg)
-        if count:
-            return await self.db.conn.fetchval(
-                f"SELECT count(*) FROM posts p WHERE {' AND '.join(conds)}", *arg.values
-            )
+        conds = where(arg) + self._positions(arg)
         if query.limit == 0:
             return Page([], False)
         direction = "ASC" if query.ascending else "DESC"
