@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import secrets
 import time
-from typing import Any
+from typing import Any, cast
 
 from tent.canonical import strip_hash_prefix, version_id
 from tent.core.errors import TentError
+from tent.core.model import Post
 from tent.core.type_uris import DELETE_TYPE, META_TYPE
 
 # Members an app may send on create / new version; everything else is the server's.
@@ -57,7 +58,7 @@ def _fill_entity(items: list[dict[str, Any]] | None, entity: str) -> list[dict[s
     return [dict(item, entity=item.get("entity") or entity) for item in items]
 
 
-def _finish(post: dict[str, Any], supplied_version_id: str | None) -> dict[str, Any]:
+def _finish(post: dict[str, Any], supplied_version_id: str | None) -> Post:
     """Drop empty members, compute the version id, and check one the client sent."""
     for key in ("mentions", "refs", "licenses", "attachments", "permissions", "app"):
         if post.get(key) in (None, [], {}):
@@ -66,7 +67,7 @@ def _finish(post: dict[str, Any], supplied_version_id: str | None) -> dict[str, 
     if supplied_version_id is not None and strip_hash_prefix(supplied_version_id) != computed:
         raise TentError(f"Invalid version id. Got({supplied_version_id}), Expected({computed})")
     post["version"]["id"] = computed
-    return post
+    return cast(Post, post)
 
 
 def _body_members(body: dict[str, Any], entity: str) -> dict[str, Any]:
@@ -95,7 +96,7 @@ def build_new_post(
     now: int,
     app: dict[str, Any] | None = None,
     post_id: str | None = None,
-) -> dict[str, Any]:
+) -> Post:
     """First version of a post created on this server (new_post)."""
     post = _body_members(body, entity)
     post["id"] = post_id or new_id()
@@ -116,7 +117,7 @@ def build_new_version(
     *,
     now: int,
     app: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> Post:
     """A later version: post-level times stay those of the post (D-09), parents required."""
     parents = (body.get("version") or {}).get("parents")
     if not parents:
@@ -138,7 +139,7 @@ def build_new_version(
     return _finish(post, (body.get("version") or {}).get("id"))
 
 
-def build_import(body: dict[str, Any], *, now: int, verify: bool = True) -> dict[str, Any]:
+def build_import(body: dict[str, Any], *, now: int, verify: bool = True) -> Post:
     """A complete post stored as given (rel=import): only missing server members are filled."""
     for member in ("id", "entity"):
         if not body.get(member):
@@ -162,11 +163,11 @@ def build_import(body: dict[str, Any], *, now: int, verify: bool = True) -> dict
             if post.get(key) in (None, [], {}):
                 post.pop(key, None)
         post["version"]["id"] = strip_hash_prefix(sent["id"])
-        return post
+        return cast(Post, post)
     return _finish(post, sent.get("id"))
 
 
-def build_received(body: dict[str, Any], *, now: int) -> dict[str, Any]:
+def build_received(body: dict[str, Any], *, now: int) -> Post:
     """A copy of another server's post delivered to us: stored as sent, with our own
     receive times; the sender's version id is kept (D-42: verification only logs)."""
     post = build_import({k: v for k, v in body.items() if k != "received_at"}, now=now, verify=False)
@@ -177,7 +178,7 @@ def build_received(body: dict[str, Any], *, now: int) -> dict[str, Any]:
 
 def build_delete_post(
     deleted: dict[str, Any], *, version: str | None, now: int, app: dict[str, Any] | None = None
-) -> dict[str, Any]:
+) -> Post:
     """The record of a deletion: refs the post (or version), copies its mentions and
     its permissions, so the same readers learn of the deletion (D-24)."""
     ref: dict[str, Any] = {"entity": deleted["entity"], "post": deleted["id"]}

@@ -10,6 +10,7 @@ from typing import Any
 
 from tent.config import Settings
 from tent.core.errors import TentError
+from tent.core.model import Post
 from tent.core.posts import (
     build_delete_post,
     build_import,
@@ -40,7 +41,7 @@ from tent.store.posts import PostStore
 log = logging.getLogger(__name__)
 
 
-def grant_keys(post: dict[str, Any]) -> list[str]:
+def grant_keys(post: Post) -> list[str]:
     """The credentials posts an app-auth post names: deleting the grant deletes its keys, so
     the token is refused at once (not merely left without rights, D-72)."""
     parsed = parse_type(post["type"])
@@ -75,23 +76,21 @@ class Posts:
     def discovery(self) -> Discovery:
         return self.federation.discovery
 
-    async def create(self, body: dict[str, Any], principal: Principal) -> dict[str, Any]:
+    async def create(self, body: dict[str, Any], principal: Principal) -> Post:
         """A new post of ours, stored with its deliveries. `body` is validated already."""
         body = restrict_permissions(body, principal.has_scope("permissions"))
         post = build_new_post(body, entity=self.settings.entity, now=now_ms(), app=principal.app)
         await self.publisher.publish(post)
         return post
 
-    async def new_version(
-        self, body: dict[str, Any], latest: dict[str, Any], principal: Principal
-    ) -> dict[str, Any]:
+    async def new_version(self, body: dict[str, Any], latest: Post, principal: Principal) -> Post:
         """A new version of one of our posts (the meta post too: it then reaches every peer)."""
         body = restrict_permissions(body, principal.has_scope("permissions"))
         post = build_new_version(body, latest, now=now_ms(), app=principal.app)
         await self.publisher.publish(post, new=False)
         return post
 
-    async def import_version(self, body: dict[str, Any], entity: str, post_id: str) -> dict[str, Any]:
+    async def import_version(self, body: dict[str, Any], entity: str, post_id: str) -> Post:
         """A version imported as it was (the `import` scope): stored, never delivered."""
         post = build_import({**body, "entity": entity, "id": post_id}, now=now_ms())
         await self.store.add_version(post)
@@ -99,12 +98,12 @@ class Posts:
 
     async def delete(
         self,
-        post: dict[str, Any],
+        post: Post,
         principal: Principal,
         *,
         version: str | None = None,
         record: bool = True,
-    ) -> dict[str, Any] | None:
+    ) -> Post | None:
         """Delete a post (or one version); our own posts leave a delete post for their readers
         (D-24) unless `record` is false. Returns that delete post."""
         entity, post_id = post["entity"], post["id"]
@@ -131,7 +130,7 @@ class Posts:
 
     async def receive(
         self, body: dict[str, Any], sender: str, link_headers: list[str]
-    ) -> tuple[dict[str, Any], str | None]:
+    ) -> tuple[Post, str | None]:
         """Store a post a peer delivered and apply what it changes here; a relationship offer
         (§7.2) is checked first. Returns our copy and, for an offer, our credentials Link."""
         if body["type"] == RELATIONSHIP_INITIAL_TYPE:
@@ -152,7 +151,7 @@ class Posts:
         await self.federation_store.reset_backoff(sender, now)
         return copy, None
 
-    async def _effects(self, post: dict[str, Any], sender: str) -> None:
+    async def _effects(self, post: Post, sender: str) -> None:
         """What a delivered post changes here besides being stored (§7.5 step 4)."""
         parsed = parse_type(post["type"])
         base = parsed.base_version if parsed else ""

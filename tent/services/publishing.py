@@ -14,6 +14,7 @@ from typing import Any
 
 from tent.config import Settings
 from tent.core.dispatch import recipients, wants_webhook
+from tent.core.model import Post
 from tent.core.posts import now_ms
 from tent.core.principal import principal_for_credentials
 from tent.core.type_uris import DELETE_TYPE, META_TYPE
@@ -44,9 +45,7 @@ class Publisher:
                 self._cache = cached
         return cached[1], cached[2]
 
-    async def targets(
-        self, post: dict[str, Any], *, remote: bool = False
-    ) -> tuple[dict[str, bool], dict[str, bool]]:
+    async def targets(self, post: Post, *, remote: bool = False) -> tuple[dict[str, bool], dict[str, bool]]:
         """(entities, apps) that get this version: entities only for our own posts; apps for
         every post, received ones too (D-40). Reads join the caller's unit of work."""
         subscribers, apps = await self._audience()
@@ -70,7 +69,7 @@ class Publisher:
         }
         return entities, webhooks
 
-    async def publish(self, post: dict[str, Any], *, new: bool = True) -> bool:
+    async def publish(self, post: Post, *, new: bool = True) -> bool:
         """Store one of our posts (or a new version) and queue it for every recipient, in
         the caller's unit of work or one of its own."""
         entities, webhooks = await self.targets(post)
@@ -82,14 +81,12 @@ class Publisher:
                 await self.enqueue(post, entities, webhooks)
             return stored
 
-    async def enqueue(
-        self, post: dict[str, Any], entities: dict[str, bool], webhooks: dict[str, bool]
-    ) -> None:
+    async def enqueue(self, post: Post, entities: dict[str, bool], webhooks: dict[str, bool]) -> None:
         now = now_ms()
         await self.federation.enqueue("entity", entities, post, now)
         await self.federation.enqueue("app", webhooks, post, now)
 
-    async def dispatch(self, post: dict[str, Any], *, remote: bool = False) -> None:
+    async def dispatch(self, post: Post, *, remote: bool = False) -> None:
         """Queue deliveries of a version already stored in this unit of work."""
         entities, webhooks = await self.targets(post, remote=remote)
         await self.enqueue(post, entities, webhooks)

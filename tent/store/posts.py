@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tent.core.feed import FeedQuery, Position
+from tent.core.model import Post
 from tent.core.principal import Visibility, is_public
 from tent.core.types import TypeSelector, parse_type
 from tent.store.changes import Change, Changes, change_for_post
@@ -53,7 +54,7 @@ RESTORE_VERSION = (
 )
 
 
-def restore_args(post: dict[str, Any], *, seq: int, latest: bool, latest_public: bool) -> list[Any]:
+def restore_args(post: Post, *, seq: int, latest: bool, latest_public: bool) -> list[Any]:
     return [*_insert_args(post, latest, latest_public), seq]
 
 
@@ -73,11 +74,11 @@ Where = Callable[["Args"], list[str]]
 
 @dataclass(slots=True)
 class Page:
-    posts: list[dict[str, Any]]
+    posts: list[Post]
     older_exist: bool
 
 
-def _insert_args(post: dict[str, Any], latest: bool, latest_public: bool) -> list[Any]:
+def _insert_args(post: Post, latest: bool, latest_public: bool) -> list[Any]:
     parsed = parse_type(post["type"])
     assert parsed is not None, "validated before storing"
     version = post["version"]
@@ -194,7 +195,7 @@ class PostStore:
 
     # -- writing -----------------------------------------------------------------------
 
-    async def create(self, post: dict[str, Any]) -> bool:
+    async def create(self, post: Post) -> bool:
         """Store the first version of a new post; False if that exact version existed."""
         args = _insert_args(post, True, is_public(post))
         if change_for_post(post["type"]) is None:  # nothing to announce: one statement
@@ -205,7 +206,7 @@ class PostStore:
                 await self._changed(post["type"])
             return stored
 
-    async def add_version(self, post: dict[str, Any]) -> bool:
+    async def add_version(self, post: Post) -> bool:
         """Store a version of a post that may already have others; keeps `latest` right.
 
         The latest version is the one with the greatest (version.received_at, version id).
@@ -271,7 +272,7 @@ class PostStore:
 
     # -- reading one post --------------------------------------------------------------
 
-    async def get(self, entity: str, post_id: str, version: str | None = None) -> dict[str, Any] | None:
+    async def get(self, entity: str, post_id: str, version: str | None = None) -> Post | None:
         if version is None:
             return await self.db.conn.fetchval(
                 "SELECT data FROM posts WHERE entity = $1 AND post_id = $2 AND latest", entity, post_id
@@ -283,7 +284,7 @@ class PostStore:
             version,
         )
 
-    async def latest_of_type(self, entity: str, post_type: str) -> dict[str, Any] | None:
+    async def latest_of_type(self, entity: str, post_type: str) -> Post | None:
         return await self.db.conn.fetchval(
             "SELECT data FROM posts WHERE entity = $1 AND type = $2 AND latest"
             " ORDER BY received_at DESC LIMIT 1",
@@ -291,7 +292,7 @@ class PostStore:
             post_type,
         )
 
-    async def get_many(self, keys: Iterable[tuple[str, str]], vis: Visibility) -> list[dict[str, Any]]:
+    async def get_many(self, keys: Iterable[tuple[str, str]], vis: Visibility) -> list[Post]:
         """Every visible version of the given (entity, post id) pairs, newest first."""
         keys = list(dict.fromkeys(keys))
         if not keys:
