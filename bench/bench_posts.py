@@ -639,6 +639,7 @@ class Setup:
     admin_url: str
     workdir: Path
     cleanups: list[Callable[[], object]]
+    lag_report: str | None = None
 
     def database(self, who: str) -> str:
         name = f"tent_bench_{who}_{uuid.uuid4().hex[:10]}"
@@ -648,7 +649,10 @@ class Setup:
         return with_database(self.admin_url, name)
 
     def serve(self, name: str, env: dict[str, str], port: int) -> Process:
-        p = start(name, tent_command("serve"), env, port, self.workdir)
+        cmd = tent_command("serve")
+        if self.lag_report:  # the same server, watched by bench/loop_lag.py
+            cmd = [sys.executable, str(BENCH_DIR / "loop_lag.py"), "--report", self.lag_report]
+        p = start(name, cmd, env, port, self.workdir)
         self.cleanups.append(lambda: stop(p))
         return p
 
@@ -693,7 +697,7 @@ def bench(args: argparse.Namespace, workdir: Path, cleanups: list[Callable[[], o
         print("starting an embedded PostgreSQL (set TENT_BENCH_DATABASE_URL to use another)")
         admin_url, handle = db.start_embedded(workdir / "pg")
         cleanups.append(handle.cleanup)
-    setup = Setup(admin_url, workdir, cleanups)
+    setup = Setup(admin_url, workdir, cleanups, args.lag_report)
     if args.scaling:
         return scaling(args, setup)
     dsn = {"ours": setup.database("ours"), "floor": setup.database("floor")}
@@ -912,7 +916,14 @@ def main() -> int:
     parser.add_argument(
         "--profile", action="store_true", help="py-spy on ours during each run (slows ours a little)"
     )
+    parser.add_argument(
+        "--lag-report",
+        metavar="PATH",
+        help="run ours under bench/loop_lag.py (loop lag, stalls with stacks, GC) and write its report",
+    )
     args = parser.parse_args()
+    if args.lag_report:
+        args.lag_report = str(Path(args.lag_report).resolve())
     if not 1 <= args.duration <= MAX_DURATION_S or not 0 <= args.warmup <= MAX_DURATION_S - args.duration:
         parser.error(f"--duration and --warmup together must stay within {MAX_DURATION_S} seconds")
     if shutil.which("wrk") is None:
