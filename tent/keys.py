@@ -17,7 +17,11 @@ SIGNING_KEYS_KEY = "signing_keys"
 
 async def ensure_signing_keys(posts: PostStore) -> list[dict[str, Any]]:
     """The keys, making the first one if there is none (two processes starting at once
-    agree on whichever was stored first)."""
+    agree on whichever was stored first). A key is generated only when none is stored: every
+    start used to make one and throw it away, loading the cryptography library for nothing."""
+    keys = await signing_keys(posts)
+    if keys:
+        return keys
     async with posts.pool.acquire() as conn:
         stored = await db.set_state_if_absent(conn, SIGNING_KEYS_KEY, {"keys": [beacon.new_key(1, now_ms())]})
     return stored["keys"]
