@@ -550,15 +550,17 @@ async def nonce_check_cost(dsn: str, rounds: int = 2_000) -> dict[str, float]:
         await pool.close()
 
 
-async def explain_feed(dsn: str, query: FeedQuery) -> str:
-    """EXPLAIN (ANALYZE, BUFFERS) of the very statement `PostStore.feed` sends for `query`
-    (caught with asyncpg's query logger, so the bench never restates the store's SQL)."""
+async def explain_feed(dsn: str, entity: str, query: FeedQuery) -> str:
+    """EXPLAIN (ANALYZE, BUFFERS) of the statement `PostStore.feed` sends for `query` to an
+    anonymous reader of `entity`, caught with asyncpg's query logger so that the bench never
+    restates the store's SQL."""
     seen: list[Any] = []
     pool = await db.create_pool(dsn, 1)
     try:
-        async with pool.acquire() as conn:
+        async with pool.acquire() as conn:  # the pool's one connection, which the store then uses
             conn.add_query_logger(seen.append)
-            await PostStore(pool).feed(query, ANONYMOUS.feed_visibility(""), private_mentions=False)
+        await PostStore(pool).feed(query, ANONYMOUS.feed_visibility(entity), private_mentions=False)
+        async with pool.acquire() as conn:
             conn.remove_query_logger(seen.append)
             feed = next(q for q in reversed(seen) if "FROM posts" in q.query)
             rows = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {feed.query}", *feed.args)
@@ -840,7 +842,7 @@ def scaling(args: argparse.Namespace, setup: Setup) -> int:
         asyncio.run(admin(dsn, "VACUUM ANALYZE"))
         print(f"\n{size:,} posts (seeded {seeded:,} in {time.monotonic() - t0:.0f} s)")
         middle = asyncio.run(_middle_received_at(dsn))
-        p = setup.serve(f"ours{size}", env, port)
+        p = setup.serve("ours", env, port)
         started = wait_ready(p, "/")
         feed = discover_endpoints(p)["posts_feed"]
         out[str(size)] = {"start_s": round(started, 3)}
@@ -848,7 +850,10 @@ def scaling(args: argparse.Namespace, setup: Setup) -> int:
             run = load.run(p, "feed", Target((url,), False), SCALING_DURATION_S, None, name)
             out[str(size)][name] = asdict(run)
         stop(p)
-        plan = asyncio.run(explain_feed(dsn, FeedQuery(limit=25, before=Position(middle))))
+        if size == sizes[-1]:
+            plan = asyncio.run(
+                explain_feed(dsn, env["TENT_ENTITY"], FeedQuery(limit=25, before=Position(middle)))
+            )
     print(
         f"\n{'posts':>10} {'start s':>8} {'newest req/s':>13} {'p50/p99 ms':>14}"
         f" {'deep req/s':>11} {'p50/p99 ms':>14}"
