@@ -13,7 +13,7 @@ A request with `Authorization: Hawk ...` is checked with the same pure functions
 (`tent.auth.hawk`: MAC, timestamp, payload hash when claimed) against the one key given in the
 environment, and its response gets a `Server-Authorization` with a payload hash, so the signed
 scenarios price what ours adds beyond the cryptography: the credentials lookup, the shared
-nonce check, the principal and its permission checks. Same pool size (10), JSON library and
+nonce check, the principal and its permission checks. Same pool size (10), JSON codec and
 event loop policy (uvloop when importable, as `tent serve` installs it) as ours.
 """
 

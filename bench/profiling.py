@@ -54,7 +54,7 @@ def _frame(raw: str) -> tuple[str, str]:
 
 
 def stop_profiler(handle: Handle, keep: Path) -> dict[str, Any]:
-    """Stops py-spy and sums its samples: `self` by innermost frame (function, any library),
+    """Stops py-spy and sums its samples: `self` by innermost frame (function, any package),
     `tent` by the innermost frame in the tent package (where our code spends, callees included).
     The raw collapsed stacks are copied to `keep`."""
     proc, out = handle

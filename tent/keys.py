@@ -18,7 +18,7 @@ SIGNING_KEYS_KEY = "signing_keys"
 async def ensure_signing_keys(posts: PostStore) -> list[dict[str, Any]]:
     """The keys, making the first one if there is none (two processes starting at once
     agree on whichever was stored first). A key is generated only when none is stored: every
-    start used to make one and throw it away, loading the cryptography library for nothing."""
+    start used to make one and throw it away, loading the cryptography package for nothing."""
     keys = await signing_keys(posts)
     if keys:
         return keys

@@ -39,7 +39,7 @@ def check_turf(turf: Any) -> str:
 
 
 def _ed25519() -> Any:
-    """The cryptography library, loaded on first use: a server that neither makes keys nor
+    """The cryptography package, loaded on first use: a server that neither makes keys nor
     signs or checks proofs never pays its 6.5 MB of RSS (issue 14's memory target)."""
     from cryptography.hazmat.primitives.asymmetric import ed25519
 
