@@ -107,7 +107,8 @@ class AuthStore:
             "SELECT DISTINCT m->>'post' AS group_id FROM posts p, jsonb_array_elements(p.data->'mentions') m"
             f" WHERE p.entity = $1 AND p.latest AND p.type_base = '{GROUP_MEMBER_BASE}'"
             " AND p.data->'content'->>'entity' = $2 AND m->>'post' IS NOT NULL",
-            entity, peer,
+            entity,
+            peer,
         )
         return tuple(r["group_id"] for r in rows)
 

@@ -33,6 +33,8 @@ from tent.core.type_uris import (
     SUBSCRIPTION_BASE,
 )
 from tent.core.types import parse_type
+from tent.store import db
+from tent.store.db import UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -104,27 +106,27 @@ class Changes:
 
     async def _listen(self) -> None:
         assert self._pool is not None
-        conn = await self._pool.acquire()
-        await conn.add_listener(CHANNEL, self._notified)
-        conn.add_termination_listener(self._lost)
-        self._conn = conn
+        self._conn = await db.listening_connection(self._pool, CHANNEL, self._notified, self._lost)
         self._drop()  # whatever happened while we were not listening
 
     def _lost(self, _conn: object) -> None:
         """The listening connection died: changes may be missed until it is back, so keep
         nothing meanwhile and reconnect."""
-        self._conn = None
+        lost, self._conn = self._conn, None
         self._held[0] = float("inf")
         self._drop()
-        self._reconnect = asyncio.get_running_loop().create_task(self._again())
+        self._reconnect = asyncio.get_running_loop().create_task(self._again(lost))
 
-    async def _again(self) -> None:
+    async def _again(self, lost: asyncpg.Connection | None) -> None:
+        if lost is not None and self._pool is not None:
+            # dead, but taken until released: a pool close would wait for it forever
+            await self._pool.release(lost)
         while self._pool is not None:
             try:
                 await self._listen()
                 self._held.pop(0, None)
                 return
-            except (OSError, asyncpg.PostgresError) as exc:
+            except UNAVAILABLE as exc:
                 log.warning("cannot listen for cache changes: %s; retrying", exc)
                 await asyncio.sleep(1)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import os
 import re
@@ -10,6 +12,7 @@ import subprocess
 import tempfile
 import time
 import warnings
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,19 @@ import asyncpg
 import orjson
 
 log = logging.getLogger(__name__)
+
+# What a call to a database that is down, restarting or unreachable raises: callers that
+# must outlive an outage (the outbox worker, the sweepers, readiness) catch these. A pooled
+# connection whose backend was just terminated can also fail with InternalClientError
+# ("cannot switch to state …") before the pool notices it is dead.
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
+CLOSE_TIMEOUT = 5.0
 
 _MIGRATION_RE = re.compile(r"^(\d+)_[\w-]+\.sql$")
 _MIGRATION_LOCK = 0x7E47_0001  # advisory lock key: one migrator at a time
@@ -87,6 +103,42 @@ async def create_pool(dsn: str, size: int = 10) -> asyncpg.Pool:
     return await pool
 
 
+async def close_pool(pool: asyncpg.Pool, timeout: float = CLOSE_TIMEOUT) -> None:
+    """Close gracefully, but never wait longer than `timeout`: with the database gone a
+    graceful close can wait on connections that will never answer, and a stopping server
+    must stop."""
+    try:
+        await asyncio.wait_for(pool.close(), timeout)
+    except (TimeoutError, *UNAVAILABLE) as exc:
+        log.warning("database pool did not close cleanly (%s); dropping its connections", type(exc).__name__)
+        pool.terminate()
+
+
+async def listening_connection(
+    pool: asyncpg.Pool,
+    channel: str,
+    notified: Callable[..., None],
+    lost: Callable[[asyncpg.Connection], None],
+    setup: Callable[[asyncpg.Connection], Awaitable[object]] | None = None,
+) -> asyncpg.Connection:
+    """A pooled connection kept for LISTEN: `lost` is called if it dies (the owner then
+    releases it and asks for another). A connection that fails while being set up may be
+    half dead, so it is terminated before it goes back (the pool opens a fresh one), and
+    never kept: a connection taken and not released makes a pool close wait forever."""
+    conn = await pool.acquire()
+    try:
+        if setup is not None:
+            await setup(conn)
+        await conn.add_listener(channel, notified)
+    except BaseException:
+        with contextlib.suppress(asyncpg.InterfaceError):  # already handed back by the pool
+            conn.terminate()
+            await pool.release(conn)
+        raise
+    conn.add_termination_listener(lost)
+    return conn
+
+
 def migration_files() -> list[tuple[int, str, str]]:
     """(number, name, sql) for every migration shipped with the package, in order."""
     found = []
@@ -100,6 +152,16 @@ def migration_files() -> list[tuple[int, str, str]]:
             found.append((int(m.group(1)), entry.name, entry.read_text()))
     found.sort()
     return found
+
+
+@functools.cache
+def shipped_migrations() -> frozenset[int]:
+    """The migration numbers this code expects to find applied."""
+    return frozenset(number for number, _, _ in migration_files())
+
+
+async def applied_migrations(conn: Any) -> frozenset[int]:
+    return frozenset(r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations"))
 
 
 async def migrate(conn: asyncpg.Connection) -> list[str]:
