@@ -187,12 +187,14 @@ def _serve(settings: Settings, reuse_port: bool = False) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from tent.store.db import DataDirError
+    from tent.store.db import UNAVAILABLE, DataDirError
 
     try:
         _main(argv)
     except DataDirError as exc:
         sys.exit(f"tent: {exc}")
+    except UNAVAILABLE as exc:  # one line an operator can act on, not a traceback
+        sys.exit(f"tent: cannot use the database: {exc or type(exc).__name__}")
 
 
 def _main(argv: Sequence[str] | None) -> None:
