@@ -1,14 +1,17 @@
-"""new_post and posts_feed throughput of `tent serve`, beside a bare aiohttp + asyncpg floor.
+"""The hot paths of `tent serve` beside a bare aiohttp + asyncpg floor, in one run.
 
-    .venv/bin/python bench/bench_posts.py [--duration 10] [--connections 32] [--posts 100000]
+    .venv/bin/python bench/bench_posts.py [--posts 100000] [--duration 10] [--warmup 5]
+        [--connections 32] [--workers 1] [--compare-workers] [--scaling [--scaling-max 1000000]]
+        [--profile]
 
-PostgreSQL: TENT_BENCH_DATABASE_URL, else TENT_TEST_DATABASE_URL, else an embedded one. Two
-fresh databases are created there and dropped at the end. Needs `wrk` on the PATH. Prints a
-table and writes it as JSON to bench/results/latest.json. See bench/README.md.
+PostgreSQL: TENT_BENCH_DATABASE_URL, else TENT_TEST_DATABASE_URL, else an embedded one. Fresh
+databases are created there and dropped at the end. Needs `wrk` on the PATH. Prints a table
+and writes it as JSON to bench/results/latest.json. See bench/README.md.
 
-Our server is driven as the owner's app would drive it: owner credentials from
-`tent credentials --json`, every request Hawk-signed with its own nonce. The floor stays
-unauthenticated.
+Four scenarios, floor first then ours, each `wrk -t2 -c32 -d10s` after a 5 s warm-up, every
+answer's shape checked before timing: a Hawk-signed new_post (payload hash), the anonymous
+feed (limit=25), the same feed Hawk-signed, and the anonymous GET of one post. Our signed
+requests use owner credentials from `tent credentials --json`, each with its own nonce.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -35,10 +39,15 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import uritemplate
+from profiling import print_profile, start_profiler, stop_profiler
 
 from tent.auth.hawk import Credentials, sign_request, verify_response
+from tent.core.feed import FeedQuery, Position
 from tent.core.posts import build_new_post, now_ms
+from tent.core.principal import ANONYMOUS
 from tent.store import db
+from tent.store.auth import AuthStore
 from tent.store.db import Database
 from tent.store.posts import PostStore
 
@@ -50,16 +59,30 @@ STATUS_TYPE = "https://tent.io/types/status/v0#"
 POST_MEDIA_TYPE = "application/vnd.tent.post.v0+json"
 FEED_MEDIA_TYPE = "application/vnd.tent.posts-feed.v0+json"
 META_REL = "https://tent.io/rels/meta-post"
-TARGETS = {"new_post": 0.4, "feed": 0.5}  # minimum ours/floor req/s
-RSS_TARGET_MB = 20.0  # ours idle RSS at most this much above the floor's
+SCENARIOS = ("new_post", "feed", "feed_signed", "one_post")
+SIGNED_SCENARIOS = ("new_post", "feed_signed")
+TITLES = {
+    "new_post": "Hawk-signed new_post (payload hash)",
+    "feed": "anonymous feed, limit=25",
+    "feed_signed": "the same feed, Hawk-signed",
+    "one_post": "anonymous GET of one post",
+}
+TARGETS = {"new_post": 0.7, "feed": 0.8, "feed_signed": 0.8, "one_post": 0.9}  # ours/floor req/s
+P99_FACTOR = 2.0  # ours p99 at most this many times the floor's
+START_TARGET_S = 0.6  # ours, to the first answer on the loaded database
+RSS_TARGET_MB = 10.0  # ours after the runs at most this much above the floor's
 SEED_TASKS = 8
 SEED_CHUNK = 500  # posts per transaction while seeding
+ONE_POST_IDS = 1_000  # distinct posts the one-post scenario cycles through
 # Hawk: the server refuses a ts more than 60 s from its clock and a nonce it has seen, so
-# signed lines are made right before each run, one per request wrk can send in it.
+# signed lines are made right before each wrk run, one per request wrk can send in it.
 MAX_DURATION_S = 50
 SIGNED_MARGIN = 1.5  # signed lines per request the floor managed in the same time
 MIN_SIGNED = 5_000
-UNSIGNED_PER_S = 8_000  # the floor's lines per second of run (unsigned: reusing them is harmless)
+FLOOR_SIGNED = 20_000  # the floor checks no nonces: its signed lines may be reused
+UNSIGNED = 1_000  # unsigned lines (reusing them is harmless)
+SCALING_SIZES = (10_000, 100_000, 1_000_000)
+SCALING_DURATION_S = 5
 
 
 @dataclass(frozen=True)
@@ -72,64 +95,119 @@ class Owner:
 
     @classmethod
     def from_json(cls, data: dict[str, str]) -> Owner:
-        return cls(data["entity"], data["app_id"],
-                   Credentials(data["id"], data["hawk_key"], data.get("hawk_algorithm", "sha256")))
+        return cls(
+            data["entity"],
+            data["app_id"],
+            Credentials(data["id"], data["hawk_key"], data.get("hawk_algorithm", "sha256")),
+        )
 
-    def authorization(self, method: str, url: str, body: bytes | None = None,
-                      content_type: str | None = None) -> str:
+    def authorization(
+        self, method: str, url: str, body: bytes | None = None, content_type: str | None = None
+    ) -> str:
         """`Authorization` for `method url`: `url` must be the full URL as sent (host, port, query)."""
-        return sign_request(self.credentials, method=method, url=url, content=body,
-                            content_type=content_type, app=self.app_id)
+        return sign_request(
+            self.credentials, method=method, url=url, content=body, content_type=content_type, app=self.app_id
+        )
 
 
 # -- the requests wrk sends --------------------------------------------------------------
 
 
-def make_request(kind: str, url: str, i: int, owner: Owner | None = None) -> dict[str, Any]:
-    """Request `i` of `kind` for the endpoint `url`; signed as the owner's app when `owner` is given.
+@dataclass(frozen=True)
+class Target:
+    """Where one scenario's requests go on one server: a URL, or (one post) a list of them."""
 
-    The MAC covers the request as wrk sends it: the method, the path and query (`/posts?limit=25`),
-    the host and port of `url` (wrk connects there and sends them as `Host`, set here explicitly
-    all the same) and, for a post, the hash of the body bytes and Content-Type. `sign_request`
-    makes a fresh random nonce and takes the current time as `ts`.
+    urls: tuple[str, ...]
+    signed: bool
+
+    def url(self, i: int) -> str:
+        return self.urls[i % len(self.urls)]
+
+
+def make_request(kind: str, target: Target, i: int, owner: Owner | None) -> dict[str, Any]:
+    """Request `i` of `kind`; Hawk-signed as the owner's app when the target is signed.
+
+    The MAC covers the request as wrk sends it: the method, the path and query, the host and
+    port (wrk connects there and sends them as `Host`, set here explicitly all the same) and,
+    for a post, the hash of the body bytes and Content-Type. `sign_request` makes a fresh
+    random nonce and takes the current time as `ts`.
     """
+    url = target.url(i)
     parts = urllib.parse.urlsplit(url)
-    path = parts.path or "/"
-    if kind == "feed":
-        path += "?limit=25"
-    full_url = f"{parts.scheme}://{parts.netloc}{path}"
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     body: str | None = None
     if kind == "new_post":
-        body = json.dumps({"type": STATUS_TYPE,
-                           "content": {"text": f"Benchmark status {i}: a short post, like most."}})
+        body = json.dumps(
+            {"type": STATUS_TYPE, "content": {"text": f"Benchmark status {i}: a short post, like most."}}
+        )
         headers = {"Content-Type": f'{POST_MEDIA_TYPE}; type="{STATUS_TYPE}"', "Accept": POST_MEDIA_TYPE}
         method = "POST"
     else:
-        headers = {"Accept": FEED_MEDIA_TYPE}
+        headers = {"Accept": POST_MEDIA_TYPE if kind == "one_post" else FEED_MEDIA_TYPE}
         method = "GET"
-    if owner is not None:
+    if target.signed:
+        assert owner is not None
         headers["Host"] = parts.netloc
         headers["Authorization"] = owner.authorization(
-            method, full_url, body.encode() if body is not None else None, headers.get("Content-Type"))
-    out: dict[str, Any] = {"method": method, "path": path, "headers": headers}
+            method, url, body.encode() if body is not None else None, headers.get("Content-Type")
+        )
+    out: dict[str, Any] = {"method": method, "path": path, "headers": headers, "url": url}
     if body is not None:
         out["body"] = body
     return out
 
 
-def make_requests(kind: str, url: str, count: int, owner: Owner | None = None) -> list[dict[str, Any]]:
-    """The requests wrk replays (bench/requests.lua), all different from each other.
-
-    With `owner`, each is Hawk-signed with its own nonce and the current time: make them right
-    before the run (the server accepts a ts within 60 s of its clock) and at least as many as
-    wrk will send (a replayed nonce is refused with 403).
-    """
-    return [make_request(kind, url, i, owner) for i in range(count)]
-
-
-def write_requests(path: Path, requests: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in requests))
+def write_requests(path: Path, kind: str, target: Target, count: int, owner: Owner | None) -> Path:
+    """The lines wrk replays (bench/requests.lua), all different, each signed with its own nonce
+    when the target is signed: make them right before the run (a ts within 60 s of the server's
+    clock) and at least as many as wrk will send to ours (a replayed nonce is refused with 403)."""
+    with path.open("w") as out:
+        for i in range(count):
+            out.write(json.dumps(make_request(kind, target, i, owner)) + "\n")
     return path
+
+
+def send(request: dict[str, Any], owner: Owner | None) -> tuple[int, dict[str, str], bytes]:
+    """Send one prepared request outside wrk; a signed one must come back with a valid
+    `Server-Authorization` (payload hash included) or this raises."""
+    body = request["body"].encode() if "body" in request else None
+    headers = {k: v for k, v in request["headers"].items() if k != "Host"}  # urllib sends the same Host
+    req = urllib.request.Request(request["url"], data=body, headers=headers, method=request["method"])
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            status, got, content = resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+    if "Authorization" in headers:
+        assert owner is not None
+        if not verify_response(
+            got.get("Server-Authorization", ""),
+            headers["Authorization"],
+            owner.credentials,
+            method=request["method"],
+            url=request["url"],
+            content=content or None,
+            content_type=got.get("Content-Type") if content else None,
+        ):
+            raise RuntimeError(
+                f"{request['method']} {request['url']}: missing or wrong Server-Authorization "
+                f"{got.get('Server-Authorization')!r}"
+            )
+    return status, got, content
+
+
+def check_answer(who: str, kind: str, target: Target, owner: Owner | None, log: str = "") -> None:
+    """A fast answer must still be the right one: status, 25 posts, the post asked for, and a
+    valid Server-Authorization where signed. Raises on anything else."""
+    request = make_request(kind, target, 0, owner)
+    status, _, body = send(request, owner)
+    if not 200 <= status < 300:
+        raise RuntimeError(f"{who} {kind}: {request['url']} answered {status}: {body[:300]!r}\n{log}")
+    data = json.loads(body)
+    if kind in ("feed", "feed_signed") and len(data.get("posts", [])) != 25:
+        raise RuntimeError(f"{who} {kind}: the feed returned {len(data.get('posts', []))} posts, not 25")
+    if kind in ("new_post", "one_post") and not data.get("post", {}).get("id"):
+        raise RuntimeError(f"{who} {kind}: no post in the answer {body[:300]!r}")
 
 
 # -- processes ---------------------------------------------------------------------------
@@ -167,8 +245,14 @@ def start(name: str, cmd: list[str], env: dict[str, str], port: int, workdir: Pa
 
 def owner_credentials(env: dict[str, str], workdir: Path) -> Owner:
     """`tent credentials --json` in the environment `tent serve` gets, as the black-box tools do."""
-    done = subprocess.run(tent_command("credentials", "--json"), env=clean_env(env), cwd=workdir,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        tent_command("credentials", "--json"),
+        env=clean_env(env),
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"tent credentials failed ({done.returncode}):\n{done.stderr}")
     try:
@@ -182,39 +266,18 @@ def log_tail(p: Process, lines: int = 20) -> str:
 
 
 def http_get(url: str, accept: str = "*/*", owner: Owner | None = None) -> tuple[dict[str, str], bytes]:
-    """GET `url`; signed as the owner's app when `owner` is given, the response signature checked."""
-    headers = {"Accept": accept}
-    if owner is not None:
-        headers["Authorization"] = owner.authorization("GET", url)
-    req = urllib.request.Request(url, headers=headers)
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        got, body = dict(resp.headers), resp.read()
-    if owner is not None and not verify_response(
-            got.get("Server-Authorization", ""), headers["Authorization"], owner.credentials, method="GET",
-            url=url, content=body or None, content_type=got.get("Content-Type") if body else None):
-        raise RuntimeError(f"GET {url}: missing or wrong Server-Authorization "
-                           f"{got.get('Server-Authorization')!r}")
-    return got, body
+    """GET `url` (2xx or raises); signed as the owner's app when `owner` is given, the response
+    signature checked."""
+    target = Target((url,), signed=owner is not None)
+    request = make_request("get", target, 0, owner)
+    request["headers"]["Accept"] = accept
+    status, headers, body = send(request, owner)
+    if not 200 <= status < 300:
+        raise urllib.error.HTTPError(url, status, body.decode(errors="replace"), {}, None)  # type: ignore[arg-type]
+    return headers, body
 
 
-def check_signed(p: Process, kind: str, url: str, owner: Owner) -> None:
-    """One signed request of `kind` outside wrk, so an auth failure shows the server's reason."""
-    r = make_request(kind, url, -1, owner)
-    parts = urllib.parse.urlsplit(url)
-    body = r["body"].encode() if "body" in r else None
-    headers = {k: v for k, v in r["headers"].items() if k != "Host"}  # urllib sends the same Host
-    req = urllib.request.Request(f"{parts.scheme}://{parts.netloc}{r['path']}", data=body, headers=headers,
-                                 method=r["method"])
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            if "Server-Authorization" not in resp.headers:
-                raise RuntimeError(f"{p.name}: signed {kind} answered without Server-Authorization")
-    except urllib.error.HTTPError as exc:
-        raise RuntimeError(f"{p.name}: signed {kind} answered {exc.code}: "
-                           f"{exc.read().decode(errors='replace')}\n{log_tail(p)}") from None
-
-
-def wait_ready(p: Process, path: str, timeout: float = 30.0) -> float:
+def wait_ready(p: Process, path: str, timeout: float = 60.0) -> float:
     """Poll until the server answers 2xx; returns the seconds since it was started."""
     while True:
         if p.proc.poll() is not None:
@@ -227,7 +290,7 @@ def wait_ready(p: Process, path: str, timeout: float = 30.0) -> float:
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             if time.monotonic() - p.started > timeout:
                 raise RuntimeError(f"{p.name} did not answer within {timeout} s:\n{log_tail(p)}") from None
-            time.sleep(0.02)
+            time.sleep(0.005)
 
 
 def discover_endpoints(p: Process) -> dict[str, str]:
@@ -256,6 +319,11 @@ def stop(p: Process) -> None:
         except subprocess.TimeoutExpired:
             p.proc.kill()
             p.proc.wait()
+
+
+def tent_command(*args: str) -> list[str]:
+    script = Path(sys.executable).parent / "tent"
+    return [str(script), *args] if script.exists() else [sys.executable, "-m", "tent", *args]
 
 
 # -- load --------------------------------------------------------------------------------
@@ -293,19 +361,86 @@ def parse_wrk(text: str) -> Run:
         raise RuntimeError(f"unexpected wrk output:\n{text}")
     extra = json.loads(mine.group(1))
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
-    socket_errors = dict(zip(("connect", "read", "write", "timeout"),
-                             (int(n) for n in errors.groups()), strict=True)) if errors else {}
-    return Run(float(rps.group(1)), _latency_ms(text, 50), _latency_ms(text, 99), extra["responses"],
-               extra["non2xx"], socket_errors, extra["wrapped"])
+    socket_errors = (
+        dict(zip(("connect", "read", "write", "timeout"), (int(n) for n in errors.groups()), strict=True))
+        if errors
+        else {}
+    )
+    return Run(
+        float(rps.group(1)),
+        _latency_ms(text, 50),
+        _latency_ms(text, 99),
+        extra["responses"],
+        extra["non2xx"],
+        socket_errors,
+        extra["wrapped"],
+    )
 
 
-def run_wrk(url: str, requests_file: Path, args: argparse.Namespace) -> Run:
-    cmd = ["wrk", f"-t{WRK_THREADS}", f"-c{args.connections}", f"-d{args.duration}s", "--latency",
-           "-s", str(LUA_SCRIPT), url, "--", str(requests_file), str(WRK_THREADS)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration + 120)
+def run_wrk(url: str, requests_file: Path, connections: int, duration: int) -> Run:
+    cmd = [
+        "wrk",
+        f"-t{WRK_THREADS}",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--latency",
+        "-s",
+        str(LUA_SCRIPT),
+        url,
+        "--",
+        str(requests_file),
+        str(WRK_THREADS),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 120)
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}{done.stderr}")
     return parse_wrk(done.stdout)
+
+
+@dataclass
+class Load:
+    """One wrk run of one scenario against one server: lines made right before, errors fatal."""
+
+    args: argparse.Namespace
+    workdir: Path
+    owner: Owner
+
+    def lines_for(self, who: str, target: Target, duration: int, floor_rate: float | None) -> int:
+        if not target.signed:
+            return UNSIGNED
+        if who == "floor" or floor_rate is None:
+            return FLOOR_SIGNED
+        return max(MIN_SIGNED, int(floor_rate * duration * SIGNED_MARGIN))
+
+    def run(
+        self, p: Process, kind: str, target: Target, duration: int, floor_rate: float | None, label: str
+    ) -> Run:
+        count = self.lines_for(p.name, target, duration, floor_rate)
+        t0 = time.monotonic()  # signed right before the run: every ts is fresh when sent
+        file = write_requests(self.workdir / f"{p.name}-{kind}.jsonl", kind, target, count, self.owner)
+        made_s = time.monotonic() - t0
+        run = run_wrk(target.urls[0], file, self.args.connections, duration)
+        print(
+            f"{kind:11} {p.name:6} {label:7} {run.requests_per_s:>9,.0f} req/s  p50 {run.p50_ms:6.2f} ms"
+            f"  p99 {run.p99_ms:7.2f} ms  ({run.responses:,} responses; {count:,} lines made in"
+            f" {made_s:.1f} s)"
+        )
+        if run.failed:
+            hint = ""
+            if target.signed and p.name != "floor" and run.responses > count:
+                hint = f" (wrk sent {run.responses:,} requests, only {count:,} were signed: nonces replayed)"
+            raise RuntimeError(
+                f"{p.name} {kind}: non-2xx {run.non2xx}, socket errors {run.socket_errors}, "
+                f"{run.responses} responses{hint}\n{log_tail(p)}"
+            )
+        return run
+
+    def measure(self, p: Process, kind: str, target: Target, floor_rate: float | None) -> Run:
+        """Check the answer, warm up, then the timed run."""
+        check_answer(p.name, kind, target, self.owner, log_tail(p))
+        if self.args.warmup:
+            self.run(p, kind, target, self.args.warmup, floor_rate, "warm-up")
+        return self.run(p, kind, target, self.args.duration, floor_rate, "timed")
 
 
 # -- databases ---------------------------------------------------------------------------
@@ -328,7 +463,8 @@ async def admin(url: str, *statements: str) -> None:
 
 
 async def seed_ours(dsn: str, entity: str, target: int) -> int:
-    """Top the server's database up to `target` posts through the package's own code path."""
+    """Top the server's database up to `target` public status posts through the package's own
+    path (`build_new_post` + `PostStore.create`: the rows new_post makes)."""
     pool = await db.create_pool(dsn, SEED_TASKS)
     try:
         database = Database(pool)
@@ -366,6 +502,10 @@ async def seed_floor(dsn: str, entity: str, target: int) -> int:
     """The same number of rows, shaped like our stored posts, with one INSERT ... SELECT."""
     conn = await asyncpg.connect(dsn)
     try:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS posts (id bigserial PRIMARY KEY, received_at bigint NOT NULL,"
+            " data jsonb NOT NULL); CREATE INDEX IF NOT EXISTS posts_received_at ON posts (received_at)"
+        )
         missing = max(0, target - await conn.fetchval("SELECT count(*) FROM posts"))
         await conn.execute(_FLOOR_SEED, missing, now_ms() - missing, entity, STATUS_TYPE)
         return missing
@@ -373,47 +513,185 @@ async def seed_floor(dsn: str, entity: str, target: int) -> int:
         await conn.close()
 
 
+async def sample_post_ids(dsn: str, count: int) -> list[str]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT post_id FROM posts WHERE latest AND type_base = $1 ORDER BY random() LIMIT $2",
+            STATUS_TYPE.split("#")[0],
+            count,
+        )
+        return [r["post_id"] for r in rows]
+    finally:
+        await conn.close()
+
+
+async def nonce_check_cost(dsn: str, rounds: int = 2_000) -> dict[str, float]:
+    """µs per shared nonce check (`AuthStore.first_use_of_nonce`: one INSERT ... ON CONFLICT
+    into UNLOGGED hawk_nonces) against a bare `SELECT 1` round trip, serially on one connection."""
+    pool = await db.create_pool(dsn, 1)
+    try:
+        store = AuthStore(db.Database(pool))
+        base = random.getrandbits(62)
+        now = now_ms()
+        t0 = time.perf_counter()
+        for _ in range(rounds):
+            await pool.fetchval("SELECT 1")
+        select_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for i in range(rounds):
+            assert await store.first_use_of_nonce(base + i, now, now + 120_000)
+        insert_s = time.perf_counter() - t0
+        await pool.execute("DELETE FROM hawk_nonces WHERE key >= $1 AND key < $2", base, base + rounds)
+        return {
+            "select_1_us": round(select_s / rounds * 1e6, 1),
+            "nonce_insert_us": round(insert_s / rounds * 1e6, 1),
+        }
+    finally:
+        await pool.close()
+
+
+async def explain_feed(dsn: str, entity: str, query: FeedQuery) -> str:
+    """EXPLAIN (ANALYZE, BUFFERS) of the statement `PostStore.feed` sends for `query` to an
+    anonymous reader of `entity`, caught with asyncpg's query logger so that the bench never
+    restates the store's SQL."""
+    seen: list[Any] = []
+    pool = await db.create_pool(dsn, 1)
+    try:
+        async with pool.acquire() as conn:  # the pool's one connection, which the store then uses
+            conn.add_query_logger(seen.append)
+        await PostStore(pool).feed(query, ANONYMOUS.feed_visibility(entity), private_mentions=False)
+        async with pool.acquire() as conn:
+            conn.remove_query_logger(seen.append)
+            feed = next(q for q in reversed(seen) if "FROM posts" in q.query)
+            rows = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {feed.query}", *feed.args)
+        return "\n".join(r[0] for r in rows)
+    finally:
+        await pool.close()
+
+
 # -- report ------------------------------------------------------------------------------
 
 
 def _fmt_run(r: Run) -> str:
-    return f"{r.requests_per_s:>9,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f}"
+    return f"{r.requests_per_s:>8,.0f} {r.p50_ms:>6.1f} / {r.p99_ms:<6.1f}"
 
 
-def report(runs: dict[str, dict[str, Run]], rss: dict[str, dict[str, float]]) -> dict[str, Any]:
+def report(runs: dict[str, dict[str, Run]]) -> dict[str, Any]:
     print()
-    print(f"{'':10} {'ours':>27}   {'floor':>27}")
-    print(f"{'endpoint':10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}   {'req/s':>9} {'p50 ms':>8}"
-          f" {'p99 ms':>8}   {'ours/floor':>10}  target")
-    out: dict[str, Any] = {"endpoints": {}, "rss_mb": rss}
-    for name, pair in runs.items():
-        ours, floor = pair["ours"], pair["floor"]
+    print(
+        f"{'scenario':38} {'floor req/s':>11} {'ours req/s':>11} {'ratio':>6}  "
+        f"{'floor p50 / p99 ms':>19}  {'ours p50 / p99 ms':>19}  targets"
+    )
+    out: dict[str, Any] = {}
+    for kind in SCENARIOS:
+        if kind not in runs:
+            continue
+        ours, floor = runs[kind]["ours"], runs[kind]["floor"]
         ratio = ours.requests_per_s / floor.requests_per_s if floor.requests_per_s else 0.0
-        verdict = "ok" if ratio >= TARGETS[name] else "MISS"
-        print(f"{name:10} {_fmt_run(ours)}   {_fmt_run(floor)}   {ratio:>10.2f}"
-              f"  >= {TARGETS[name]} {verdict}")
-        out["endpoints"][name] = {"ours": asdict(ours), "floor": asdict(floor), "ratio": round(ratio, 3),
-                                  "target": TARGETS[name], "met": ratio >= TARGETS[name]}
-    print()
-    print(f"{'RSS MB':10} {'idle':>8} {'after':>8} {'growth':>8}")
-    for who in ("ours", "floor"):
-        r = rss[who]
-        print(f"{who:10} {r['idle']:>8.1f} {r['after']:>8.1f} {r['after'] - r['idle']:>8.1f}")
-    diff = {k: rss["ours"][k] - rss["floor"][k] for k in ("idle", "after")}
-    verdict = "ok" if diff["idle"] <= RSS_TARGET_MB else "MISS"
-    print(f"{'ours-floor':10} {diff['idle']:>8.1f} {diff['after']:>8.1f}"
-          f"{'':9}  idle target <= {RSS_TARGET_MB:.0f} MB {verdict}")
-    out["rss_mb"] = {**rss, "ours_minus_floor": diff, "idle_target": RSS_TARGET_MB,
-                     "idle_met": diff["idle"] <= RSS_TARGET_MB}
+        p99_ratio = ours.p99_ms / floor.p99_ms if floor.p99_ms else float("inf")
+        verdict = (
+            f"ratio >= {TARGETS[kind]} {'ok' if ratio >= TARGETS[kind] else 'MISS'}, "
+            f"p99 {p99_ratio:.1f}x {'ok' if p99_ratio <= P99_FACTOR else 'MISS'}"
+        )
+        print(
+            f"{TITLES[kind]:38} {floor.requests_per_s:>11,.0f} {ours.requests_per_s:>11,.0f} {ratio:>6.2f}  "
+            f"{floor.p50_ms:>8.1f} / {floor.p99_ms:<8.1f}  {ours.p50_ms:>8.1f} / {ours.p99_ms:<8.1f}"
+            f"  {verdict}"
+        )
+        out[kind] = {
+            "ours": asdict(ours),
+            "floor": asdict(floor),
+            "ratio": round(ratio, 3),
+            "p99_ratio": round(p99_ratio, 2),
+            "target": TARGETS[kind],
+            "met": ratio >= TARGETS[kind] and p99_ratio <= P99_FACTOR,
+        }
     return out
+
+
+def report_process(started: dict[str, float], rss: dict[str, dict[str, float]]) -> dict[str, Any]:
+    print()
+    ok = started["ours"] <= START_TARGET_S
+    print(
+        f"start-up on the loaded database to the first answer: ours {started['ours']:.2f} s, "
+        f"floor {started['floor']:.2f} s  (ours <= {START_TARGET_S} s {'ok' if ok else 'MISS'})"
+    )
+    diff = rss["ours"]["after"] - rss["floor"]["after"]
+    rss_ok = diff <= RSS_TARGET_MB
+    print(
+        "idle RSS MB after start / after the runs:"
+        f" ours {rss['ours']['idle']:.1f} / {rss['ours']['after']:.1f},"
+        f" floor {rss['floor']['idle']:.1f} / {rss['floor']['after']:.1f}"
+        f"  (ours - floor after {diff:+.1f} <= {RSS_TARGET_MB:.0f} {'ok' if rss_ok else 'MISS'})"
+    )
+    return {
+        "start_s": started,
+        "start_met": ok,
+        "rss_mb": rss,
+        "rss_after_minus_floor": round(diff, 1),
+        "rss_met": rss_ok,
+    }
 
 
 # -- the run -----------------------------------------------------------------------------
 
 
-def tent_command(*args: str) -> list[str]:
-    script = Path(sys.executable).parent / "tent"
-    return [str(script), *args] if script.exists() else [sys.executable, "-m", "tent", *args]
+@dataclass
+class Setup:
+    admin_url: str
+    workdir: Path
+    cleanups: list[Callable[[], object]]
+    lag_report: str | None = None
+
+    def database(self, who: str) -> str:
+        name = f"tent_bench_{who}_{uuid.uuid4().hex[:10]}"
+        drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+        self.cleanups.append(lambda: asyncio.run(admin(self.admin_url, drop)))
+        asyncio.run(admin(self.admin_url, f'CREATE DATABASE "{name}"'))
+        return with_database(self.admin_url, name)
+
+    def serve(self, name: str, env: dict[str, str], port: int) -> Process:
+        cmd = tent_command("serve")
+        if self.lag_report:  # the same server, watched by bench/loop_lag.py
+            cmd = [sys.executable, str(BENCH_DIR / "loop_lag.py"), "--report", self.lag_report]
+        p = start(name, cmd, env, port, self.workdir)
+        self.cleanups.append(lambda: stop(p))
+        return p
+
+
+def tent_env(dsn: str, port: int, workers: int) -> dict[str, str]:
+    return {
+        "TENT_DATABASE_URL": dsn,
+        "TENT_PORT": str(port),
+        "TENT_HOST": "127.0.0.1",
+        "TENT_ENTITY": f"http://127.0.0.1:{port}",
+        "TENT_WORKERS": str(workers),
+    }
+
+
+def ours_targets(p: Process, post_ids: list[str]) -> dict[str, Target]:
+    urls = discover_endpoints(p)
+    entity = p.base_url
+    feed = urls["posts_feed"] + "?limit=25"
+    one = tuple(uritemplate.expand(urls["post"], entity=entity, post=i) for i in post_ids)
+    return {
+        "new_post": Target((urls["new_post"],), True),
+        "feed": Target((feed,), False),
+        "feed_signed": Target((feed,), True),
+        "one_post": Target(one, False),
+    }
+
+
+def floor_targets(p: Process, posts: int) -> dict[str, Target]:
+    rng = random.Random(1)
+    one = tuple(f"{p.base_url}/posts/{rng.randint(1, posts)}" for _ in range(ONE_POST_IDS))
+    return {
+        "new_post": Target((p.base_url + "/posts",), True),
+        "feed": Target((p.base_url + "/posts?limit=25",), False),
+        "feed_signed": Target((p.base_url + "/posts?limit=25",), True),
+        "one_post": Target(one, False),
+    }
 
 
 def bench(args: argparse.Namespace, workdir: Path, cleanups: list[Callable[[], object]]) -> int:
@@ -422,121 +700,238 @@ def bench(args: argparse.Namespace, workdir: Path, cleanups: list[Callable[[], o
         print("starting an embedded PostgreSQL (set TENT_BENCH_DATABASE_URL to use another)")
         admin_url, handle = db.start_embedded(workdir / "pg")
         cleanups.append(handle.cleanup)
-    tag = uuid.uuid4().hex[:10]
-    names = {"ours": f"tent_bench_ours_{tag}", "floor": f"tent_bench_floor_{tag}"}
-    for name in names.values():
-        drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
-        cleanups.append(lambda sql=drop: asyncio.run(admin(admin_url, sql)))
-        asyncio.run(admin(admin_url, f'CREATE DATABASE "{name}"'))
-    dsn = {who: with_database(admin_url, name) for who, name in names.items()}
-
+    setup = Setup(admin_url, workdir, cleanups, args.lag_report)
+    if args.scaling:
+        return scaling(args, setup)
+    dsn = {"ours": setup.database("ours"), "floor": setup.database("floor")}
     ports = {"ours": free_port(), "floor": free_port()}
-    entity = f"http://127.0.0.1:{ports['ours']}"
-    tent_env = {"TENT_DATABASE_URL": dsn["ours"], "TENT_PORT": str(ports["ours"]),
-                "TENT_HOST": "127.0.0.1", "TENT_ENTITY": entity, "TENT_WORKERS": str(args.workers)}
-    owner = owner_credentials(tent_env, workdir)
-    procs = {
-        "ours": start("ours", tent_command("serve"), tent_env, ports["ours"], workdir),
-        "floor": start("floor", [sys.executable, str(BENCH_DIR / "floor.py")], {
-            "FLOOR_DATABASE_URL": dsn["floor"], "FLOOR_PORT": str(ports["floor"])}, ports["floor"], workdir),
-    }
-    for p in procs.values():
-        cleanups.append(lambda p=p: stop(p))
-    started = {"ours": wait_ready(procs["ours"], "/"), "floor": wait_ready(procs["floor"], "/posts")}
-    urls = discover_endpoints(procs["ours"])
-    endpoints = {"ours": {"new_post": urls["new_post"], "feed": urls["posts_feed"]},
-                 "floor": {"new_post": procs["floor"].base_url + "/posts",
-                           "feed": procs["floor"].base_url + "/posts"}}
-    rss: dict[str, dict[str, float]] = {}
-    as_whom = {"ours": owner, "floor": None}
-    for who, p in procs.items():
-        http_get(endpoints[who]["feed"], FEED_MEDIA_TYPE, as_whom[who])  # warm-up (ours: signed)
-        rss[who] = {"idle": rss_mb(p.proc.pid)}
-    print(f"started in {started['ours']:.2f} s (ours), {started['floor']:.2f} s (floor); "
-          f"wrk -t{WRK_THREADS} -c{args.connections} -d{args.duration}s; ours as owner app {owner.app_id}")
+    env = tent_env(dsn["ours"], ports["ours"], args.workers)
+    owner = owner_credentials(env, workdir)  # also migrates ours
 
-    runs: dict[str, dict[str, Run]] = {"new_post": {}, "feed": {}}
-    signing: dict[str, dict[str, float]] = {}
-
-    def measure(kind: str) -> None:
-        for who in ("floor", "ours"):  # the floor first: its rate sizes our signed lines
-            url = endpoints[who][kind]
-            if kind == "feed":  # a fast answer must still be the right one (ours: the owner's view)
-                got = len(json.loads(http_get(url + "?limit=25", FEED_MEDIA_TYPE, as_whom[who])[1])["posts"])
-                if got != 25:
-                    raise RuntimeError(f"{who}: the feed returned {got} posts, not 25")
-            if who == "ours":
-                check_signed(procs[who], kind, url, owner)
-                expected = runs[kind]["floor"].requests_per_s * args.duration
-                count = max(MIN_SIGNED, int(expected * SIGNED_MARGIN))
-            else:
-                count = max(1000, args.duration * UNSIGNED_PER_S)
-            t0 = time.monotonic()  # signed right before the run: every ts is fresh when sent
-            requests = make_requests(kind, url, count, as_whom[who])
-            made_s = time.monotonic() - t0
-            file = write_requests(workdir / f"{who}-{kind}.jsonl", requests)
-            del requests
-            if who == "ours":
-                signing[kind] = {"requests": count, "seconds": round(made_s, 3)}
-                print(f"{kind:9} {who:6} signed {count:,} requests in {made_s:.2f} s "
-                      f"({count / max(made_s, 1e-9):,.0f}/s)")
-            run = runs[kind][who] = run_wrk(url, file, args)
-            age = time.monotonic() - t0
-            print(f"{kind:9} {who:6} {run.requests_per_s:>9,.0f} req/s  p50 {run.p50_ms:.2f} ms"
-                  f"  p99 {run.p99_ms:.2f} ms  ({run.responses:,} responses)")
-            hint = ""
-            if who == "ours" and run.responses > count:
-                hint = f" (wrk sent {run.responses:,} requests, only {count:,} were signed: nonces replayed)"
-            elif who == "ours":
-                hint = f" (signed lines were up to {age:.0f} s old by the end: over 60 s gives 401)"
-            if run.failed:
-                print(f"  ERRORS: non-2xx {run.non2xx}, socket {run.socket_errors}, "
-                      f"{run.responses} responses{hint}\n{log_tail(procs[who])}")
-
-    measure("new_post")
     t0 = time.monotonic()
-    seeded = asyncio.run(seed_ours(dsn["ours"], entity, args.posts))
+    seeded = asyncio.run(seed_ours(dsn["ours"], env["TENT_ENTITY"], args.posts))
     seed_s = time.monotonic() - t0
-    asyncio.run(seed_floor(dsn["floor"], procs["floor"].base_url, args.posts))
+    asyncio.run(seed_floor(dsn["floor"], f"http://127.0.0.1:{ports['floor']}", args.posts))
     for who in ("ours", "floor"):
         asyncio.run(admin(dsn[who], "VACUUM ANALYZE"))
     print(f"seeded ours with {seeded:,} posts in {seed_s:.1f} s ({seeded / max(seed_s, 1e-9):,.0f}/s)")
-    measure("feed")
+    post_ids = asyncio.run(sample_post_ids(dsn["ours"], ONE_POST_IDS))
+
+    # One after the other, so neither start competes with the other for the CPUs.
+    floor_env = {
+        "FLOOR_DATABASE_URL": dsn["floor"],
+        "FLOOR_PORT": str(ports["floor"]),
+        "FLOOR_HAWK_ID": owner.credentials.id,
+        "FLOOR_HAWK_KEY": owner.credentials.key,
+    }
+    procs = {
+        "floor": start(
+            "floor", [sys.executable, str(BENCH_DIR / "floor.py")], floor_env, ports["floor"], workdir
+        )
+    }
+    cleanups.append(lambda: stop(procs["floor"]))
+    started = {"floor": wait_ready(procs["floor"], "/posts")}
+    procs["ours"] = setup.serve("ours", env, ports["ours"])
+    started["ours"] = wait_ready(procs["ours"], "/")
+    targets = {
+        "ours": ours_targets(procs["ours"], post_ids),
+        "floor": floor_targets(procs["floor"], args.posts),
+    }
+    rss: dict[str, dict[str, float]] = {}
+    for who, p in procs.items():
+        check_answer(who, "feed_signed", targets[who]["feed_signed"], owner)  # a first signed request
+        rss[who] = {"idle": rss_mb(p.proc.pid)}
+    print(
+        f"started in {started['ours']:.2f} s (ours), {started['floor']:.2f} s (floor);"
+        f" {args.workers} worker(s);"
+        f" wrk -t{WRK_THREADS} -c{args.connections} -d{args.duration}s after {args.warmup} s of warm-up;"
+        f" ours as owner app {owner.app_id}"
+    )
+
+    load = Load(args, workdir, owner)
+    runs: dict[str, dict[str, Run]] = {}
+    profiles: dict[str, Any] = {}
+    # new_post last: the feeds and the posts read are those of the seeded database.
+    for kind in ("feed", "feed_signed", "one_post", "new_post"):
+        runs[kind] = {"floor": load.measure(procs["floor"], kind, targets["floor"][kind], None)}
+        profiler = start_profiler(procs["ours"].proc.pid, workdir, False, kind) if args.profile else None
+        floor_rate = runs[kind]["floor"].requests_per_s
+        runs[kind]["ours"] = load.measure(procs["ours"], kind, targets["ours"][kind], floor_rate)
+        if profiler:
+            profiles[kind] = stop_profiler(profiler, RESULTS.parent / f"profile-{kind}.txt")
     for who, p in procs.items():
         rss[who]["after"] = rss_mb(p.proc.pid)
 
-    result = report(runs, rss)
-    result.update(config={"duration_s": args.duration, "connections": args.connections,
-                          "wrk_threads": WRK_THREADS, "posts": args.posts, "cpus": os.cpu_count(),
-                          "python": sys.version.split()[0]},
-                  start_s=started, seed={"posts": seeded, "seconds": round(seed_s, 2)},
-                  auth={"ours": "Hawk, owner app from `tent credentials --json`", "floor": "none"},
-                  signing=signing,
-                  measured_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwritten to {RESULTS.relative_to(BENCH_DIR.parent)}")
-    wrapped = [f"{kind} {who}" for kind, pair in runs.items() for who, r in pair.items() if r.wrapped]
-    if wrapped:  # harmless for the unsigned floor; for ours, the replays were answered 403
-        print(f"note: wrk reused prepared requests in: {', '.join(wrapped)}")
-    failed = [f"{kind} {who}" for kind, pair in runs.items() for who, r in pair.items() if r.failed]
-    if failed:
-        print(f"FAILED: requests got errors in: {', '.join(failed)}", file=sys.stderr)
-        return 1
+    result: dict[str, Any] = {"scenarios": report(runs), **report_process(started, rss)}
+    result["nonce_check"] = asyncio.run(nonce_check_cost(dsn["ours"]))
+    nc = result["nonce_check"]
+    print(
+        "shared nonce check (INSERT ... ON CONFLICT into UNLOGGED hawk_nonces):"
+        f" {nc['nonce_insert_us']:.0f} µs"
+        f" per request, against {nc['select_1_us']:.0f} µs for a bare SELECT 1 round trip"
+    )
+    for kind, profile in profiles.items():
+        print_profile(f"tent serve during {kind}", profile)
+    if args.compare_workers:
+        result["workers"] = compare_workers(args, setup, load, dsn["ours"], post_ids, runs, procs["ours"])
+    result.update(
+        config={
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "connections": args.connections,
+            "wrk_threads": WRK_THREADS,
+            "posts": args.posts,
+            "workers": args.workers,
+            "cpus": os.cpu_count(),
+            "loadavg_at_end": os.getloadavg(),
+            "python": sys.version.split()[0],
+        },
+        seed={"posts": seeded, "seconds": round(seed_s, 2)},
+        profiles=profiles,
+        measured_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    )
+    save(result)
     return 0
+
+
+def compare_workers(
+    args: argparse.Namespace,
+    setup: Setup,
+    load: Load,
+    dsn: str,
+    post_ids: list[str],
+    runs: dict[str, dict[str, Run]],
+    first: Process,
+) -> dict[str, Any]:
+    """Ours again as `tent serve --workers 2` (one port, SO_REUSEPORT) on the same database, on
+    the feed and new_post, beside the 1-worker figures and the floor's of this run."""
+    stop(first)
+    port = free_port()
+    p = setup.serve("ours2", tent_env(dsn, port, 2), port)
+    wait_ready(p, "/")
+    targets = ours_targets(p, post_ids)
+    print("\n--workers 2 (same database):")
+    out: dict[str, Any] = {}
+    for kind in ("feed", "new_post"):
+        two = load.measure(p, kind, targets[kind], runs[kind]["floor"].requests_per_s)
+        one, floor = runs[kind]["ours"], runs[kind]["floor"]
+        out[kind] = {"one": asdict(one), "two": asdict(two)}
+        print(
+            f"{TITLES[kind]:38} 1 worker {one.requests_per_s:>7,.0f} req/s"
+            f" ({one.requests_per_s / floor.requests_per_s:.2f} of floor),"
+            f" 2 workers {two.requests_per_s:>7,.0f} req/s ({two.requests_per_s / floor.requests_per_s:.2f});"
+            f" p99 {one.p99_ms:.1f} -> {two.p99_ms:.1f} ms"
+        )
+    stop(p)
+    return out
+
+
+def scaling(args: argparse.Namespace, setup: Setup) -> int:
+    """The feed (newest 25, and a page half-way back through `before`) as the posts grow, with
+    EXPLAIN (ANALYZE, BUFFERS) of the deep page's query at the largest size."""
+    dsn = setup.database("scaling")
+    port = free_port()
+    env = tent_env(dsn, port, 1)
+    owner = owner_credentials(env, setup.workdir)
+    load = Load(args, setup.workdir, owner)
+    sizes = [n for n in SCALING_SIZES if n <= args.scaling_max]
+    out: dict[str, Any] = {}
+    plan = ""
+    for size in sizes:
+        t0 = time.monotonic()
+        seeded = asyncio.run(seed_ours(dsn, env["TENT_ENTITY"], size))
+        asyncio.run(admin(dsn, "VACUUM ANALYZE"))
+        print(f"\n{size:,} posts (seeded {seeded:,} in {time.monotonic() - t0:.0f} s)")
+        middle = asyncio.run(_middle_received_at(dsn))
+        p = setup.serve("ours", env, port)
+        started = wait_ready(p, "/")
+        feed = discover_endpoints(p)["posts_feed"]
+        out[str(size)] = {"start_s": round(started, 3)}
+        for name, url in (("newest", f"{feed}?limit=25"), ("deep", f"{feed}?limit=25&before={middle}")):
+            run = load.run(p, "feed", Target((url,), False), SCALING_DURATION_S, None, name)
+            out[str(size)][name] = asdict(run)
+        stop(p)
+        if size == sizes[-1]:
+            plan = asyncio.run(
+                explain_feed(dsn, env["TENT_ENTITY"], FeedQuery(limit=25, before=Position(middle)))
+            )
+    print(
+        f"\n{'posts':>10} {'start s':>8} {'newest req/s':>13} {'p50/p99 ms':>14}"
+        f" {'deep req/s':>11} {'p50/p99 ms':>14}"
+    )
+    for size, row in out.items():
+        n, d = row["newest"], row["deep"]
+        print(
+            f"{int(size):>10,} {row['start_s']:>8.2f} {n['requests_per_s']:>13,.0f} "
+            f"{n['p50_ms']:>6.1f}/{n['p99_ms']:<7.1f} {d['requests_per_s']:>11,.0f}"
+            f" {d['p50_ms']:>6.1f}/{d['p99_ms']:<7.1f}"
+        )
+    print(f"\nEXPLAIN (ANALYZE, BUFFERS) of the deep page at {sizes[-1]:,} posts:\n{plan}")
+    save(
+        {"scaling": out, "explain": plan, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, "scaling.json"
+    )
+    return 0
+
+
+async def _middle_received_at(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(
+            await conn.fetchval(
+                "SELECT received_at FROM posts WHERE latest ORDER BY received_at"
+                " OFFSET (SELECT count(*) / 2 FROM posts WHERE latest) LIMIT 1"
+            )
+        )
+    finally:
+        await conn.close()
+
+
+def save(result: dict[str, Any], name: str = "latest.json") -> None:
+    path = RESULTS.parent / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwritten to {path.relative_to(BENCH_DIR.parent)}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=int, default=10,
-                        help=f"seconds per wrk run (default 10, at most {MAX_DURATION_S}: Hawk timestamps "
-                             "must stay within 60 s of the server's clock)")
+    parser.add_argument(
+        "--duration",
+        type=int,
+        default=10,
+        help=f"seconds per timed wrk run (default 10, at most {MAX_DURATION_S}: Hawk timestamps "
+        "must stay within 60 s of the server's clock)",
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=5, help="seconds of wrk before each timed run (default 5)"
+    )
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
-    parser.add_argument("--posts", type=int, default=100_000, help="posts in each database for the feed")
+    parser.add_argument("--posts", type=int, default=100_000, help="posts in each database (default 100000)")
     parser.add_argument("--workers", type=int, default=1, help="`tent serve --workers` for ours (default 1)")
+    parser.add_argument(
+        "--compare-workers", action="store_true", help="then ours again with 2 workers on feed and new_post"
+    )
+    parser.add_argument(
+        "--scaling",
+        action="store_true",
+        help="instead: the feed at 10k, 100k (and 1M) posts, newest and deep",
+    )
+    parser.add_argument(
+        "--scaling-max", type=int, default=100_000, help="with --scaling: the largest size (1000000 for 1M)"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy on ours during each run (slows ours a little)"
+    )
+    parser.add_argument(
+        "--lag-report",
+        metavar="PATH",
+        help="run ours under bench/loop_lag.py (loop lag, stalls with stacks, GC) and write its report",
+    )
     args = parser.parse_args()
-    if not 1 <= args.duration <= MAX_DURATION_S:
-        parser.error(f"--duration must be between 1 and {MAX_DURATION_S} seconds")
+    if args.lag_report:
+        args.lag_report = str(Path(args.lag_report).resolve())
+    if not 1 <= args.duration <= MAX_DURATION_S or not 0 <= args.warmup <= MAX_DURATION_S - args.duration:
+        parser.error(f"--duration and --warmup together must stay within {MAX_DURATION_S} seconds")
     if shutil.which("wrk") is None:
         print("wrk is not installed; on Debian/Ubuntu: apt-get install -y wrk", file=sys.stderr)
         return 2

@@ -19,8 +19,6 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -54,6 +52,7 @@ from bench_posts import (
     wait_ready,
     with_database,
 )
+from profiling import print_profile, start_profiler, stop_profiler
 
 from tent.auth.hawk import Credentials, sign_request
 from tent.core import media
@@ -161,17 +160,26 @@ def peer_entity(recv_port: int, n: int) -> str:
 def peer_meta(entity: str) -> dict[str, Any]:
     """The least of a meta post `Federation.deliver` reads: content.servers[].urls.post
     (a URI template) and `preference` (server order)."""
-    return {"type": META_TYPE, "entity": entity,
-            "content": {"entity": entity, "servers": [
-                {"version": "0.3", "preference": 0, "urls": {"post": entity + "/posts/{entity}/{post}"}}]}}
+    return {
+        "type": META_TYPE,
+        "entity": entity,
+        "content": {
+            "entity": entity,
+            "servers": [
+                {"version": "0.3", "preference": 0, "urls": {"post": entity + "/posts/{entity}/{post}"}}
+            ],
+        },
+    }
 
 
 async def seed_peers(dsn: str, recv_port: int, peers: int) -> None:
     """`peers` active relationships (with credentials the peer gave us and its meta post) and
     one subscription to `all` each: straight into the tables, no relationship handshake."""
     entities = [peer_entity(recv_port, n) for n in range(1, peers + 1)]
-    creds = [json.dumps({"id": f"peer{n}", "hawk_key": secrets.token_hex(32), "hawk_algorithm": "sha256"})
-             for n in range(1, peers + 1)]
+    creds = [
+        json.dumps({"id": f"peer{n}", "hawk_key": secrets.token_hex(32), "hawk_algorithm": "sha256"})
+        for n in range(1, peers + 1)
+    ]
     metas = [json.dumps(peer_meta(e)) for e in entities]
     now = time.time_ns() // 1_000_000
     conn = await asyncpg.connect(dsn)
@@ -182,11 +190,16 @@ async def seed_peers(dsn: str, recv_port: int, peers: int) -> None:
                 " remote_meta, active, updated_at)"
                 " SELECT e, 'rel-' || i, 'cred-' || i, c::jsonb, m::jsonb, true, $4"
                 " FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS t(e, c, m, i)",
-                entities, creds, metas, now)
+                entities,
+                creds,
+                metas,
+                now,
+            )
             await conn.execute(
                 "INSERT INTO subscriptions (subscriber, selector, post_id)"
                 " SELECT e, 'all', 'subscription-' || i FROM unnest($1::text[]) WITH ORDINALITY AS t(e, i)",
-                entities)
+                entities,
+            )
         await conn.execute("ANALYZE relationships, subscriptions")
     finally:
         await conn.close()
@@ -195,16 +208,24 @@ async def seed_peers(dsn: str, recv_port: int, peers: int) -> None:
 async def delivery_states(dsn: str) -> dict[str, Any]:
     conn = await asyncpg.connect(dsn)
     try:
-        rows = await conn.fetch("SELECT state, count(*) AS n, sum(attempts) AS attempts,"
-                                " count(last_error) AS errors FROM deliveries WHERE kind = 'entity'"
-                                " GROUP BY state")
-        errors = await conn.fetch("SELECT last_error, count(*) AS n FROM deliveries"
-                                  " WHERE last_error IS NOT NULL GROUP BY 1 ORDER BY 2 DESC LIMIT 3")
+        rows = await conn.fetch(
+            "SELECT state, count(*) AS n, sum(attempts) AS attempts,"
+            " count(last_error) AS errors FROM deliveries WHERE kind = 'entity'"
+            " GROUP BY state"
+        )
+        errors = await conn.fetch(
+            "SELECT last_error, count(*) AS n FROM deliveries"
+            " WHERE last_error IS NOT NULL GROUP BY 1 ORDER BY 2 DESC LIMIT 3"
+        )
     finally:
         await conn.close()
-    return {"states": {r["state"]: {"rows": r["n"], "attempts": int(r["attempts"] or 0),
-                                    "errors": r["errors"]} for r in rows},
-            "errors": {r["last_error"]: r["n"] for r in errors}}
+    return {
+        "states": {
+            r["state"]: {"rows": r["n"], "attempts": int(r["attempts"] or 0), "errors": r["errors"]}
+            for r in rows
+        },
+        "errors": {r["last_error"]: r["n"] for r in errors},
+    }
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -220,8 +241,9 @@ async def backend_pids(dsn: str) -> list[int]:
     """PostgreSQL backends connected to our database (local ones show up in /proc)."""
     conn = await asyncpg.connect(dsn)
     try:
-        rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-                                " AND pid <> pg_backend_pid()")
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
     finally:
         await conn.close()
     return [r["pid"] for r in rows]
@@ -240,8 +262,10 @@ def cpu_snapshot(pids: dict[str, list[int]]) -> dict[str, dict[int, float]]:
 
 def cpu_used(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict[str, float]:
     """CPU seconds used in between; a process started in between counts from its start."""
-    return {who: round(sum(t - before.get(who, {}).get(pid, 0.0) for pid, t in group.items()), 3)
-            for who, group in after.items()}
+    return {
+        who: round(sum(t - before.get(who, {}).get(pid, 0.0) for pid, t in group.items()), 3)
+        for who, group in after.items()
+    }
 
 
 # -- ours --------------------------------------------------------------------------------
@@ -250,12 +274,20 @@ def cpu_used(before: dict[str, dict[int, float]], after: dict[str, dict[int, flo
 def post_status(url: str, owner: Owner) -> tuple[float, float, dict[str, Any]]:
     """One public status post as the owner app: (time just before, time of the answer, the post)."""
     text = "Fan-out benchmark: one public status to every subscriber."
-    body = json.dumps({"type": STATUS_TYPE, "permissions": {"public": True},
-                       "content": {"text": text}}).encode()
+    body = json.dumps(
+        {"type": STATUS_TYPE, "permissions": {"public": True}, "content": {"text": text}}
+    ).encode()
     content_type = f'{POST_MEDIA_TYPE}; type="{STATUS_TYPE}"'
-    req = urllib.request.Request(url, data=body, method="POST", headers={
-        "Content-Type": content_type, "Accept": POST_MEDIA_TYPE,
-        "Authorization": owner.authorization("POST", url, body, content_type)})
+    req = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": content_type,
+            "Accept": POST_MEDIA_TYPE,
+            "Authorization": owner.authorization("POST", url, body, content_type),
+        },
+    )
     t0 = time.time()
     try:
         with urllib.request.urlopen(req, timeout=60) as resp:
@@ -286,8 +318,12 @@ async def floor_fanout(recv_port: int, peers: int, post: dict[str, Any]) -> dict
         async def put(i: int) -> None:
             async with gate:
                 url = uritemplate.expand(templates[i], entity=post["entity"], post=post["id"])
-                headers = {"Content-Type": content_type, "Authorization": sign_request(
-                    creds[i], method="PUT", url=url, content=body, content_type=content_type)}
+                headers = {
+                    "Content-Type": content_type,
+                    "Authorization": sign_request(
+                        creds[i], method="PUT", url=url, content=body, content_type=content_type
+                    ),
+                }
                 async with session.put(URL(url, encoded=True), data=body, headers=headers) as resp:
                     await resp.read()
                     statuses[resp.status] += 1
@@ -308,72 +344,6 @@ def run_floor(recv_port: int, peers: int, post: dict[str, Any]) -> dict[str, Any
         return runner.run(floor_fanout(recv_port, peers, post))
 
 
-# -- profiling ---------------------------------------------------------------------------
-
-
-def start_profiler(pid: int, workdir: Path, native: bool) -> tuple[subprocess.Popen[bytes], Path] | None:
-    """`py-spy record` on `tent serve` (raw collapsed stacks), attached before the post is sent."""
-    py_spy = Path(sys.executable).parent / "py-spy"
-    if not py_spy.exists():
-        print("--profile: py-spy is not installed next to this Python", file=sys.stderr)
-        return None
-    out = workdir / "profile.txt"
-    mode = ["--native"] if native else ["--nonblocking"]  # py-spy cannot do both
-    proc = subprocess.Popen([str(py_spy), "record", "--pid", str(pid), "--format", "raw", "--rate", "250",
-                             "--output", str(out), *mode],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    time.sleep(1.0)
-    return proc, out
-
-
-def _frame(raw: str) -> tuple[str, str]:
-    """py-spy's `function (path:line)` as (`function (path)`, path)."""
-    name, _, where = raw.partition(" (")
-    path = where.rstrip(")").rsplit(":", 1)[0]
-    return (f"{name} ({path})" if path else name), path
-
-
-def stop_profiler(handle: tuple[subprocess.Popen[bytes], Path]) -> dict[str, Any]:
-    """Stops py-spy and sums its samples: `self` by innermost frame (function, any library),
-    `tent` by the innermost frame in the tent package (where our code spends, callees included).
-    The raw collapsed stacks are kept in bench/results/fanout-profile.txt."""
-    proc, out = handle
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    if not out.exists() or not out.stat().st_size:
-        why = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        print(f"py-spy wrote no profile: {why}", file=sys.stderr)
-        return {}
-    PROFILE.parent.mkdir(exist_ok=True)
-    shutil.copy(out, PROFILE)
-    own: Counter[str] = Counter()
-    ours: Counter[str] = Counter()
-    total: Counter[str] = Counter()
-    samples = 0
-    for line in out.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        n = int(count)
-        frames = [_frame(f) for f in stack.split(";")]
-        samples += n
-        own[frames[-1][0]] += n
-        tent_frames = [name for name, path in frames if path.startswith("tent/") and path != "tent/cli.py"]
-        ours[tent_frames[-1] if tent_frames else "(no tent frame: event loop, aiohttp, other threads)"] += n
-        for name in {name for name, _ in frames}:
-            total[name] += n
-
-    def top(counter: Counter[str]) -> list[dict[str, Any]]:
-        return [{"function": f, "pct": round(100 * c / samples, 1),
-                 "total_pct": round(100 * total[f] / samples, 1)} for f, c in counter.most_common(20)]
-
-    return {"samples": samples, "self": top(own), "tent": top(ours)}
-
-
 # -- the run -----------------------------------------------------------------------------
 
 
@@ -392,22 +362,40 @@ def bench(args: argparse.Namespace, workdir: Path, cleanups: list[Callable[[], o
     dsn = with_database(admin_url, name)
 
     recv_port, port = free_port(), free_port()
-    receiver = start("receiver", [sys.executable, str(Path(__file__).resolve()), "--receiver",
-                                  str(recv_port)], {}, recv_port, workdir)
+    receiver = start(
+        "receiver",
+        [sys.executable, str(Path(__file__).resolve()), "--receiver", str(recv_port)],
+        {},
+        recv_port,
+        workdir,
+    )
     cleanups.append(lambda: stop(receiver))
     wait_ready(receiver, "/stats")
 
     entity = f"http://127.0.0.1:{port}"
-    tent_env = {"TENT_DATABASE_URL": dsn, "TENT_PORT": str(port), "TENT_HOST": "127.0.0.1",
-                "TENT_ENTITY": entity, "TENT_ALLOW_PRIVATE_ADDRESSES": "1"}
-    done = subprocess.run(tent_command("migrate"), env=clean_env(tent_env), cwd=workdir,
-                          capture_output=True, text=True, timeout=120)
+    tent_env = {
+        "TENT_DATABASE_URL": dsn,
+        "TENT_PORT": str(port),
+        "TENT_HOST": "127.0.0.1",
+        "TENT_ENTITY": entity,
+        "TENT_ALLOW_PRIVATE_ADDRESSES": "1",
+    }
+    done = subprocess.run(
+        tent_command("migrate"),
+        env=clean_env(tent_env),
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"tent migrate failed ({done.returncode}):\n{done.stderr}")
     t0 = time.monotonic()
     asyncio.run(seed_peers(dsn, recv_port, args.peers))
-    print(f"seeded {args.peers:,} peers (relationship + subscription to `all`) in "
-          f"{time.monotonic() - t0:.2f} s; receiver on port {recv_port}")
+    print(
+        f"seeded {args.peers:,} peers (relationship + subscription to `all`) in "
+        f"{time.monotonic() - t0:.2f} s; receiver on port {recv_port}"
+    )
     owner = owner_credentials(tent_env, workdir)
 
     ours = start("ours", tent_command("serve"), tent_env, port, workdir)
@@ -420,17 +408,22 @@ def bench(args: argparse.Namespace, workdir: Path, cleanups: list[Callable[[], o
     profiler = start_profiler(ours.proc.pid, workdir, args.native) if args.profile else None
     if profiler:
         cleanups.append(lambda: profiler[0].poll() is None and profiler[0].kill())
-    pids = {"tent serve": [ours.proc.pid], "receiver": [receiver.proc.pid],
-            "postgres": asyncio.run(backend_pids(dsn))}
+    pids = {
+        "tent serve": [ours.proc.pid],
+        "receiver": [receiver.proc.pid],
+        "postgres": asyncio.run(backend_pids(dsn)),
+    }
     cpu_before = cpu_snapshot(pids)
     posted_at, answered_at, post = post_status(new_post, owner)
     brief = wait_all(receiver.base_url, args.peers, posted_at, [ours, receiver], dsn)
     cpu_after = cpu_snapshot(pids)
     pids["postgres"] = asyncio.run(backend_pids(dsn))  # the pool opens connections as it needs them
-    cpu_after["postgres"] = {**cpu_snapshot({"postgres": pids["postgres"]}).get("postgres", {}),
-                             **cpu_after.get("postgres", {})}
+    cpu_after["postgres"] = {
+        **cpu_snapshot({"postgres": pids["postgres"]}).get("postgres", {}),
+        **cpu_after.get("postgres", {}),
+    }
     cpu = cpu_used(cpu_before, cpu_after)
-    profile = stop_profiler(profiler) if profiler else {}
+    profile = stop_profiler(profiler, PROFILE) if profiler else {}
     rss["after"] = rss_mb(ours.proc.pid)
     settle_until = time.monotonic() + SETTLE_S
     while True:  # every outcome recorded: no delivery row left pending (or the wait is over)
@@ -448,15 +441,25 @@ def bench(args: argparse.Namespace, workdir: Path, cleanups: list[Callable[[], o
         "first_arrival_s": round(stats["first"] - posted_at, 4) if stats["first"] else None,
         "last_arrival_s": round(brief["last"] - posted_at, 4) if brief["last"] else None,
         "deliveries_per_s": round(args.peers / (brief["last"] - posted_at), 1) if not missing else 0.0,
-        "peers_reached": len(counts), "requests": stats["count"], "signed": stats["signed"],
-        "missing": len(missing), "duplicates": sum(c - 1 for c in duplicates.values()),
-        "peers_with_duplicates": len(duplicates), "body_bytes": stats["bytes"] // max(stats["count"], 1),
-        "deliveries_table": states, "rss_mb": rss, "cpu_s": cpu,
+        "peers_reached": len(counts),
+        "requests": stats["count"],
+        "signed": stats["signed"],
+        "missing": len(missing),
+        "duplicates": sum(c - 1 for c in duplicates.values()),
+        "peers_with_duplicates": len(duplicates),
+        "body_bytes": stats["bytes"] // max(stats["count"], 1),
+        "deliveries_table": states,
+        "rss_mb": rss,
+        "cpu_s": cpu,
     }
-    print(f"ours: {len(counts):,}/{args.peers:,} peers, {stats['count']:,} requests "
-          f"({stats['signed']:,} signed), POST answered in {ours_result['post_answered_s'] * 1000:.0f} ms")
-    print("CPU seconds from the post to the last arrival: "
-          + ", ".join(f"{who} {t:.2f}" for who, t in cpu.items()))
+    print(
+        f"ours: {len(counts):,}/{args.peers:,} peers, {stats['count']:,} requests "
+        f"({stats['signed']:,} signed), POST answered in {ours_result['post_answered_s'] * 1000:.0f} ms"
+    )
+    print(
+        "CPU seconds from the post to the last arrival: "
+        + ", ".join(f"{who} {t:.2f}" for who, t in cpu.items())
+    )
 
     receiver_reset(receiver.base_url)
     floor = run_floor(recv_port, args.peers, post)
@@ -464,11 +467,15 @@ def bench(args: argparse.Namespace, workdir: Path, cleanups: list[Callable[[], o
     fcounts = {int(n): c for n, c in fstats["per_peer_counts"].items()}
     floor_s = floor["end"] - floor["start"]
     floor_result = {
-        "seconds": round(floor_s, 4), "deliveries_per_s": round(args.peers / floor_s, 1),
+        "seconds": round(floor_s, 4),
+        "deliveries_per_s": round(args.peers / floor_s, 1),
         "last_arrival_s": round(fstats["last"] - floor["start"], 4) if fstats["last"] else None,
         "first_arrival_s": round(fstats["first"] - floor["start"], 4) if fstats["first"] else None,
-        "peers_reached": len(fcounts), "requests": fstats["count"], "signed": fstats["signed"],
-        "statuses": floor["statuses"], "body_bytes": floor["body_bytes"],
+        "peers_reached": len(fcounts),
+        "requests": fstats["count"],
+        "signed": fstats["signed"],
+        "statuses": floor["statuses"],
+        "body_bytes": floor["body_bytes"],
     }
 
     # More rounds (a fresh post each time) against the same peers: one fan-out of 1,000 takes
@@ -491,16 +498,25 @@ def bench(args: argparse.Namespace, workdir: Path, cleanups: list[Callable[[], o
     floor_result["deliveries_per_s"] = round(statistics.median(r[1] for r in rounds), 1)
 
     result = report(args.peers, ours_result, floor_result, profile)
-    result.update(config={"peers": args.peers, "concurrency": CONCURRENCY, "cpus": os.cpu_count(),
-                          "python": sys.version.split()[0], "profiled": bool(profile)},
-                  measured_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    result.update(
+        config={
+            "peers": args.peers,
+            "concurrency": CONCURRENCY,
+            "cpus": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "profiled": bool(profile),
+        },
+        measured_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    )
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwritten to {RESULTS.relative_to(BENCH_DIR.parent)}")
     problems = []
     if missing:
-        problems.append(f"{len(missing)} peers never got the post (e.g. p{missing[0]}); "
-                        f"deliveries: {states}\n{log_tail(ours)}")
+        problems.append(
+            f"{len(missing)} peers never got the post (e.g. p{missing[0]}); "
+            f"deliveries: {states}\n{log_tail(ours)}"
+        )
     if len(fcounts) != args.peers or set(floor["statuses"]) != {200}:
         problems.append(f"the floor reached {len(fcounts)} peers, statuses {floor['statuses']}")
     for problem in problems:
@@ -508,43 +524,59 @@ def bench(args: argparse.Namespace, workdir: Path, cleanups: list[Callable[[], o
     return 1 if problems else 0
 
 
-def report(peers: int, ours: dict[str, Any], floor: dict[str, Any],
-           profile: dict[str, Any]) -> dict[str, Any]:
+def report(
+    peers: int, ours: dict[str, Any], floor: dict[str, Any], profile: dict[str, Any]
+) -> dict[str, Any]:
     ratio = ours["deliveries_per_s"] / floor["deliveries_per_s"] if floor["deliveries_per_s"] else 0.0
     verdict = "ok" if ratio >= TARGET else "MISS"
     print()
     print(f"{peers:,} peers, {CONCURRENCY} concurrent {'deliveries/s':>14} {'last s':>8} {'first s':>8}")
-    print(f"{'ours (post -> last arrival)':32} {ours['deliveries_per_s']:>14,.0f} "
-          f"{ours['last_arrival_s'] or 0:>8.3f} {ours['first_arrival_s'] or 0:>8.3f}")
-    print(f"{'floor (bare aiohttp client)':32} {floor['deliveries_per_s']:>14,.0f} "
-          f"{floor['seconds']:>8.3f} {floor['first_arrival_s'] or 0:>8.3f}")
+    print(
+        f"{'ours (post -> last arrival)':32} {ours['deliveries_per_s']:>14,.0f} "
+        f"{ours['last_arrival_s'] or 0:>8.3f} {ours['first_arrival_s'] or 0:>8.3f}"
+    )
+    print(
+        f"{'floor (bare aiohttp client)':32} {floor['deliveries_per_s']:>14,.0f} "
+        f"{floor['seconds']:>8.3f} {floor['first_arrival_s'] or 0:>8.3f}"
+    )
     print(f"{'ours/floor':32} {ratio:>14.2f}   target >= {TARGET} {verdict}")
     if len(ours.get("rounds_deliveries_per_s", [])) > 1:
-        print(f"medians of {len(ours['rounds_deliveries_per_s'])} rounds; ours "
-              f"{ours['rounds_deliveries_per_s']}, floor {floor['rounds_deliveries_per_s']}")
+        print(
+            f"medians of {len(ours['rounds_deliveries_per_s'])} rounds; ours "
+            f"{ours['rounds_deliveries_per_s']}, floor {floor['rounds_deliveries_per_s']}"
+        )
     print(f"duplicates: {ours['duplicates']} (at-least-once), missing: {ours['missing']}")
-    if profile:
-        where = PROFILE.relative_to(BENCH_DIR.parent)
-        print(f"\ntent serve during the fan-out: {profile['samples']:,} py-spy samples "
-              f"(raw stacks in {where})")
-        for key, title in (("tent", "innermost tent function (callees included)"),
-                           ("self", "innermost function (self time)")):
-            print(f"{'%':>6}  {title}")
-            for row in profile[key][:12]:
-                print(f"{row['pct']:>6.1f}  {row['function']}")
-    return {"ours": ours, "floor": floor, "ratio": round(ratio, 3), "target": TARGET, "met": ratio >= TARGET,
-            "profile": profile}
+    print_profile("tent serve during the fan-out", profile)
+    return {
+        "ours": ours,
+        "floor": floor,
+        "ratio": round(ratio, 3),
+        "target": TARGET,
+        "met": ratio >= TARGET,
+        "profile": profile,
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--peers", type=int, default=1000, help="subscribed peers (default 1000)")
-    parser.add_argument("--rounds", type=int, default=5,
-                        help="fan-outs measured, ours and floor each; medians are reported (default 5)")
-    parser.add_argument("--profile", action="store_true",
-                        help="record `tent serve` with py-spy during the fan-out (slows it down)")
-    parser.add_argument("--native", action="store_true", help="with --profile: native frames too (py-spy "
-                        "--native: C extensions such as asyncpg, uvloop, orjson show up by name)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="fan-outs measured, ours and floor each; medians are reported (default 5)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="record `tent serve` with py-spy during the fan-out (slows it down)",
+    )
+    parser.add_argument(
+        "--native",
+        action="store_true",
+        help="with --profile: native frames too (py-spy "
+        "--native: C extensions such as asyncpg, uvloop, orjson show up by name)",
+    )
     parser.add_argument("--receiver", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.receiver:

@@ -56,6 +56,7 @@ def timed(cmd: list[str], env: dict[str, str], log: Path) -> tuple[float, int]:
 async def add_attachment(dsn: str, size: int) -> None:
     pool = await db.create_pool(dsn, 2)
     try:
+
         async def stream():
             block = os.urandom(1 << 20)  # incompressible, like photos
             for _ in range(size >> 20):
@@ -116,8 +117,10 @@ def bench(args: argparse.Namespace, workdir: Path, cleanups: list[Callable[[], o
         )
 
     print(f"{args.rounds} rounds; seconds (median, max) and peak RSS in MB")
-    print(f"{'ours':<7} {'median':>8} {'max':>8} {'RSS':>7}   {'floor':<10} {'median':>8} {'max':>8}"
-          f" {'RSS':>7}   {'ratio':>6}")
+    print(
+        f"{'ours':<7} {'median':>8} {'max':>8} {'RSS':>7}   {'floor':<10} {'median':>8} {'max':>8}"
+        f" {'RSS':>7}   {'ratio':>6}"
+    )
     print(row("export", "pg_dump"))
     print(row("import", "pg_restore"))
     sizes = export_file.stat().st_size >> 20, dump_file.stat().st_size >> 20

@@ -7,7 +7,6 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 
-import asyncpg
 from aiohttp import web
 
 from tent.auth.authenticator import Authenticator
@@ -28,6 +27,8 @@ from tent.handlers import (
     discovery,
     federation,
     feed,
+    health,
+    measure,
     middleware,
     oauth,
     owner,
@@ -52,6 +53,8 @@ from tent.handlers.common import (
     TURF_VERIFIER,
 )
 from tent.http_input import HANDLER_ARGS, quiet_parser_errors
+from tent.monitoring.loop_lag import LoopLag
+from tent.monitoring.metrics import Metrics
 from tent.services.container import build_services, subscribe_caches
 from tent.services.publishing import Publisher
 from tent.store import db
@@ -59,6 +62,7 @@ from tent.store.auth import AuthStore
 from tent.store.blobs import BlobStore
 from tent.store.changes import Changes
 from tent.store.federation import FederationStore
+from tent.store.monitoring import MonitoringStore
 from tent.store.posts import PostStore
 from tent.store.state import ServerState
 
@@ -76,11 +80,12 @@ async def open_database(settings: Settings) -> tuple[str, object | None]:
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[cors.preflight, middleware.errors, middleware.principal],
+        middlewares=[measure.measure, cors.preflight, middleware.errors, middleware.principal],
         client_max_size=settings.max_body_size,
         handler_args=HANDLER_ARGS,
     )
     app[SETTINGS] = settings
+    app[measure.METRICS] = Metrics()
     quiet_parser_errors()
     app.cleanup_ctx.append(_database)
     app.on_response_prepare.append(cors.add_headers)
@@ -118,7 +123,14 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         app[TURF_VERIFIER] = TurfVerifier(
             app[FEDERATION].http, app[FEDERATION].discovery, settings.beacon_timeout
         )
-        outbox = Outbox(settings, app[FEDERATION_STORE], app[POSTS], app[FEDERATION], app[PUBLISHER])
+        outbox = Outbox(
+            settings,
+            app[FEDERATION_STORE],
+            app[POSTS],
+            app[FEDERATION],
+            app[PUBLISHER],
+            on_attempt=app[measure.METRICS].delivery_attempt,
+        )
         await outbox.start()
         app[OUTBOX] = outbox
         app[SERVICES] = build_services(
@@ -131,19 +143,22 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
             outbox,
         )
         subscribe_caches(changes, app[AUTHENTICATOR], app[PUBLISHER], app[FEDERATION_STORE], app[FEDERATION])
+        app[health.MONITORING_STORE] = MonitoringStore(pool)
+        lag = LoopLag(app[measure.METRICS].loop_lag.observe)
+        lag.start()
         sweeper = asyncio.create_task(_sweep_nonces(app[AUTHENTICATOR]), name="tent-nonce-sweeper")
         # Objects made at start live as long as the process: keep them out of the garbage
         # collector's full passes, which otherwise stall every request now and then.
         gc.collect()
         gc.freeze()
-        log.info("serving %s", settings.entity)
         yield
         sweeper.cancel()
+        await lag.stop()
         await outbox.stop()
         await app[FEDERATION].close()
         await changes.stop()
     finally:
-        await pool.close()
+        await db.close_pool(pool)
         del embedded  # the embedded server stops when its last user exits
 
 
@@ -153,7 +168,7 @@ async def _sweep_nonces(authenticator: Authenticator) -> None:
         await asyncio.sleep(NONCE_SWEEP_SECONDS)
         try:
             await authenticator.forget_old_nonces()
-        except (OSError, asyncpg.PostgresError) as exc:
+        except db.UNAVAILABLE as exc:
             log.warning("cannot sweep old nonces: %s", exc)
 
 
@@ -161,6 +176,10 @@ def add_routes(app: web.Application, prefix: str) -> None:
     r = app.router
     # At the host's root whatever the entity's path: sites publish manifests there (seed 001).
     r.add_get(MANIFEST_PATH, beacon.manifest)
+    r.add_get(prefix + "/healthz", health.healthz)
+    r.add_get(prefix + "/readyz", health.readyz)
+    if app[SETTINGS].metrics_token:  # off unless a token is set: then a 404 like any unknown path
+        r.add_get(prefix + "/metrics", health.metrics)
     r.add_get(prefix + "/oauth/authorize", oauth.authorize)
     r.add_post(prefix + "/oauth/authorize", oauth.decide)
     r.add_post(prefix + "/oauth/token", oauth.token)

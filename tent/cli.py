@@ -178,17 +178,25 @@ def _serve(settings: Settings, reuse_port: bool = False) -> None:
         import uvloop
 
         uvloop.install()
+
+    def listening(*_: object) -> None:
+        """Called by aiohttp once the socket accepts: the database is up by then (D-75)."""
+        logging.getLogger("tent").info("listening on http://%s:%d as %s",
+                                       settings.host, settings.port, settings.entity)
+
     web.run_app(create_app(settings), host=settings.host, port=settings.port,
-                access_log=None, print=lambda *_: None, reuse_port=reuse_port)
+                access_log=None, print=listening, reuse_port=reuse_port)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from tent.store.db import DataDirError
+    from tent.store.db import UNAVAILABLE, DataDirError
 
     try:
         _main(argv)
     except DataDirError as exc:
         sys.exit(f"tent: {exc}")
+    except UNAVAILABLE as exc:  # one line an operator can act on, not a traceback
+        sys.exit(f"tent: cannot use the database: {exc or type(exc).__name__}")
 
 
 def _main(argv: Sequence[str] | None) -> None:
@@ -198,15 +206,18 @@ def _main(argv: Sequence[str] | None) -> None:
 
         sys.exit(status_main(args))
     settings = _settings(args)
-    logging.basicConfig(level=getattr(logging, settings.log_level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from tent import logs
+
+    logs.configure(settings.log_level, settings.log_format)
     if args.command == "serve":
         if not settings.database_url:
             from tent.store import db
 
             db.check_data_dir(settings.data_dir)  # before anything starts: one line, no traceback
-        logging.getLogger("tent").info("listening on http://%s:%d as %s",
-                                       settings.host, settings.port, settings.entity)
+        from tent.core.startup_warnings import startup_warnings
+
+        for warning in startup_warnings(settings.entity, settings.app_approval):
+            logging.getLogger("tent").warning("%s", warning)
         if settings.workers > 1:  # a supervising parent and N forked workers on one port
             from functools import partial
 

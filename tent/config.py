@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -124,6 +124,13 @@ OPTIONS: tuple[Option, ...] = (
         "seconds allowed for checking a turf named by an authorization request (default 5)",
     ),
     Option("log_level", "TENT_LOG_LEVEL", str, "DEBUG, INFO (default), WARNING or ERROR"),
+    Option("log_format", "TENT_LOG_FORMAT", str, "'text' (default) or 'json' (one JSON object a line)"),
+    Option(
+        "metrics_token",
+        "TENT_METRICS_TOKEN",
+        str,
+        "bearer token that /metrics asks for; unset = no /metrics (default)",
+    ),
 )
 
 
@@ -145,6 +152,8 @@ class Settings:
     workers: int = 1
     trusted_proxies: tuple[str, ...] = ()
     log_level: str = "INFO"
+    log_format: str = "text"
+    metrics_token: str | None = field(default=None, repr=False)  # a secret: kept out of reprs
     beacon_turfs: tuple[str, ...] = ()
     beacon_timeout: float = 5.0
 
@@ -158,6 +167,8 @@ class Settings:
             raise ValueError(f"TENT_ENTITY: {exc}") from None
         if self.app_approval not in ("owner", "auto"):
             raise ValueError("TENT_APP_APPROVAL must be 'owner' or 'auto'")
+        if self.log_format not in ("text", "json"):
+            raise ValueError("TENT_LOG_FORMAT must be 'text' or 'json'")
         if self.workers < 1:
             raise ValueError("TENT_WORKERS must be at least 1")
         if self.max_body_size < 1024:

@@ -17,7 +17,11 @@ SIGNING_KEYS_KEY = "signing_keys"
 
 async def ensure_signing_keys(posts: PostStore) -> list[dict[str, Any]]:
     """The keys, making the first one if there is none (two processes starting at once
-    agree on whichever was stored first)."""
+    agree on whichever was stored first). A key is generated only when none is stored: every
+    start used to make one and throw it away, loading the cryptography package for nothing."""
+    keys = await signing_keys(posts)
+    if keys:
+        return keys
     stored = await ServerState(posts.db).set_if_absent(
         SIGNING_KEYS_KEY, {"keys": [beacon.new_key(1, now_ms())]}
     )

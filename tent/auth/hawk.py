@@ -19,7 +19,6 @@ import hmac
 import re
 import secrets
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,7 +31,6 @@ from tent.core.errors import TentError
 __all__ = [
     "Credentials",
     "HawkError",
-    "NonceCache",
     "PayloadHash",
     "RequestAuth",
     "bewit_key_id",
@@ -314,7 +312,8 @@ def verify_request(
     because that is what the client signed. ``host``/``port`` should come from configuration
     (a TLS-terminating proxy changes what the server sees). The payload hash is optional in
     Tent: checked when present, a body without one is accepted. Replay protection is separate
-    (:class:`NonceCache`), to be consulted after this succeeds so forged requests cannot fill it.
+    (`AuthStore.first_use_of_nonce`, D-32), to be consulted after this succeeds so forged requests
+    cannot fill it.
     With ``hash_checked_later`` the MAC (which covers the claimed hash) is checked now and the
     body later, as it streams (:class:`PayloadHash`); ``content`` is then not needed.
     """
@@ -656,48 +655,3 @@ def nonce_key(key_id: str, nonce: str, ts: int) -> int:
     `hash` is salted per process). A collision, at 2**-64, would only refuse one request."""
     digest = hashlib.blake2b(f"{key_id}\n{nonce}\n{ts}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
-
-
-class NonceCache:
-    """Replay protection (D-32): remembers (id, nonce, ts) for 2*skew seconds, bounded memory.
-
-    A request is only accepted while its ts is within ``skew`` of the server clock, so
-    remembering a triple for ``2 * skew`` after first sight covers every moment a replay could
-    still pass the timestamp check. Memory is capped by ``max_entries``: when full, the oldest
-    entries go first (a flood could then let an old nonce through again, which beats refusing
-    everyone or growing without bound). Record only requests whose MAC verified, so forged
-    requests cannot push real nonces out. Single-threaded (asyncio), hence no lock.
-    """
-
-    def __init__(self, window: float = 120.0, max_entries: int = 100_000) -> None:
-        if window <= 0 or max_entries <= 0:
-            raise ValueError("window and max_entries must be positive")
-        self.window = window
-        self.max_entries = max_entries
-        # Keyed by a 64-bit hash of the triple, not the triple itself: a third of the memory
-        # under load (a collision, at 2**-64, would only refuse one request).
-        self._expiry: OrderedDict[int, float] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._expiry)
-
-    def _prune(self, now: float) -> None:
-        # Entries are inserted in (roughly) increasing expiry order, so expired ones sit at the front.
-        while self._expiry:
-            key, expires = next(iter(self._expiry.items()))
-            if expires > now:
-                break
-            del self._expiry[key]
-
-    def seen(self, key_id: str, nonce: str, ts: int, now: float) -> bool:
-        """True if (key_id, nonce, ts) was recorded within the window (a replay); records it otherwise."""
-        self._prune(now)
-        key = hash((key_id, nonce, ts))
-        expires = self._expiry.get(key)
-        if expires is not None and expires > now:
-            return True
-        self._expiry.pop(key, None)
-        self._expiry[key] = now + self.window
-        while len(self._expiry) > self.max_entries:
-            self._expiry.popitem(last=False)
-        return False

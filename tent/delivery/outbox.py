@@ -4,6 +4,10 @@ Woken by LISTEN/NOTIFY (no polling delay) and by a timer for the next retry; cla
 with FOR UPDATE SKIP LOCKED (so several processes share the work), sends, and records the
 outcome with the retry policy of `tent.core.retry`. Nothing lives only in memory: a crash
 or `kill -9` leaves leased rows that are claimed again when their lease runs out.
+
+A database outage does not end the worker: it keeps trying every `RECONNECT_DELAY` seconds
+and listens again once the database answers; stopping never waits on a database that is gone
+for longer than `STOP_TIMEOUT`.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import contextlib
 import logging
 import random
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -24,6 +29,8 @@ from tent.core.type_uris import DELIVERY_FAILURE_TYPE
 from tent.core.types import base_version
 from tent.delivery.federation import Federation
 from tent.services.publishing import Publisher
+from tent.store import db
+from tent.store.db import UNAVAILABLE
 from tent.store.federation import NOTIFY_CHANNEL, Delivery, FederationStore
 from tent.store.posts import PostStore
 
@@ -31,6 +38,8 @@ log = logging.getLogger(__name__)
 
 LEASE_MS = 60_000
 IDLE_WAIT = 30.0
+RECONNECT_DELAY = 1.0
+STOP_TIMEOUT = 5.0
 GAVE_UP = "gave_up: the owner gave up on this delivery"  # tent.core.reasons reads the code
 
 
@@ -66,6 +75,7 @@ class Outbox:
         federation: Federation,
         publisher: Publisher,
         concurrency: int = 64,
+        on_attempt: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -73,6 +83,7 @@ class Outbox:
         self.federation = federation
         self.publisher = publisher
         self.concurrency = concurrency
+        self.on_attempt = on_attempt  # told each attempt's outcome: "delivered" or its §7.9 reason
         self.wake = asyncio.Event()
         self.inflight: set[asyncio.Task[None]] = set()
         self.queue: deque[Delivery] = deque()  # claimed (leased) rows waiting for a slot
@@ -83,28 +94,72 @@ class Outbox:
         self._delivered: list[int] = []  # recorded in batches: one UPDATE for many sends
         self._to_flush = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
+        self._lost_listener: asyncpg.Connection | None = None
         self._stopping = False
 
     async def start(self) -> None:
-        self._listener = await self.posts.db.pool.acquire()
-        # This worker's leases are its own while this connection lives: a process starting
-        # beside us leaves them alone (release_leases), and reclaims them once we are gone.
-        # Registered before releasing, so two processes starting together spare each other.
-        await self.store.register_worker(self._listener, self.worker)
+        await self._listen()
         released = await self.store.release_leases(now_ms())
         if released:
             log.info(
                 "outbox: %d deliveries were in flight when their worker stopped; sending again", released
             )
-        await self._listener.add_listener(NOTIFY_CHANNEL, self._notified)
         self._task = asyncio.create_task(self._run(), name="tent-outbox")
         self._flusher = asyncio.create_task(self._flush_loop(), name="tent-outbox-flush")
+
+    @property
+    def alive(self) -> bool:
+        """Running and listening for new deliveries (what readiness asks)."""
+        return self._task is not None and not self._task.done() and self._listener is not None
+
+    async def _listen(self) -> None:
+        # This worker's leases are its own while this connection lives: a process starting
+        # beside us leaves them alone (release_leases), and reclaims them once we are gone.
+        # Registered before releasing, so two processes starting together spare each other.
+        self._listener = await db.listening_connection(
+            self.posts.db.pool,
+            NOTIFY_CHANNEL,
+            self._notified,
+            self._lost,
+            setup=lambda conn: self.store.register_worker(conn, self.worker),
+        )
+
+    def _lost(self, conn: object) -> None:
+        """The listening connection died (the database restarted or went away): `_run` takes
+        a new one once the database answers again."""
+        if conn is self._listener:
+            self._lost_listener, self._listener = self._listener, None
+            self.wake.set()
+
+    async def _release_lost(self) -> None:
+        """A dead connection still counts as taken until it goes back to the pool (and a pool
+        close waits for every taken connection)."""
+        lost, self._lost_listener = self._lost_listener, None
+        if lost is not None:
+            await self.posts.db.pool.release(lost)
+
+    async def _reconnect(self) -> None:
+        await self._release_lost()
+        try:
+            await self._listen()
+        except UNAVAILABLE as exc:
+            log.warning("outbox: cannot reach the database (%s); trying again", exc)
+            await asyncio.sleep(RECONNECT_DELAY)
+            return
+        log.info("outbox: the database answers again; deliveries resume")
 
     def _notified(self, *_: object) -> None:
         self.wake.set()
 
     async def stop(self) -> None:
         self._stopping = True
+        try:
+            async with asyncio.timeout(STOP_TIMEOUT + 10):  # the sends get 10 s, the database the rest
+                await self._stop()
+        except TimeoutError:
+            log.warning("outbox: the database did not answer while stopping; unrecorded sends go again")
+
+    async def _stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -117,27 +172,38 @@ class Outbox:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
-        await self._flush()
-        if self._listener is not None:
+        try:
+            await self._flush()
+        except UNAVAILABLE as exc:
+            unrecorded = len(self._delivered)
+            log.warning("outbox: %d sent deliveries not recorded (%s); they go again", unrecorded, exc)
+        await self._release_lost()
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.remove_termination_listener(self._lost)
             with contextlib.suppress(Exception):
-                await self._listener.remove_listener(NOTIFY_CHANNEL, self._notified)
-                await self.store.unregister_worker(self._listener, self.worker)
-            await self.posts.db.pool.release(self._listener)
+                await listener.remove_listener(NOTIFY_CHANNEL, self._notified)
+                await self.store.unregister_worker(listener, self.worker)
+            await self.posts.db.pool.release(listener)
 
     async def _run(self) -> None:
         while not self._stopping:
+            if self._listener is None:
+                await self._reconnect()
+                continue
             # Cleared before claiming, so a NOTIFY that arrives while we claim or compute
             # the next due time still wakes the wait below.
             self.wake.clear()
             try:
-                claimed = await self._claim()
-            except (asyncpg.PostgresError, OSError) as exc:
+                if await self._claim():
+                    continue
+                await self._wait()
+            except UNAVAILABLE as exc:
                 log.warning("outbox: cannot claim deliveries: %s", exc)
-                claimed = 0
-                await asyncio.sleep(1)
-            if claimed:
-                continue
-            await self._wait()
+                await asyncio.sleep(RECONNECT_DELAY)
+            except Exception:  # a bug must not end deliveries for the life of the process
+                log.exception("outbox: claiming failed")
+                await asyncio.sleep(RECONNECT_DELAY)
 
     def _start_queued(self) -> None:
         while self.queue and len(self.inflight) < self.concurrency:
@@ -168,9 +234,9 @@ class Outbox:
             self._to_flush.clear()
             try:
                 await self._flush()
-            except (asyncpg.PostgresError, OSError) as exc:
+            except UNAVAILABLE as exc:
                 log.warning("outbox: cannot record deliveries: %s", exc)
-                await asyncio.sleep(1)
+                await asyncio.sleep(RECONNECT_DELAY)
                 self._to_flush.set()
 
     async def _flush(self) -> None:
@@ -202,12 +268,16 @@ class Outbox:
             )
         try:
             await self._record(delivery, outcome)
+        except UNAVAILABLE as exc:
+            log.warning("outbox: outcome of delivery %d not recorded (%s); tried again", delivery.id, exc)
         except Exception:
             log.exception("cannot record the outcome of delivery %d", delivery.id)
         self.wake.set()  # the recipient's next post may now be claimable
 
     async def _record(self, d: Delivery, outcome: Outcome) -> None:
         now = now_ms()
+        if self.on_attempt is not None:
+            self.on_attempt("delivered" if outcome.ok else outcome.reason or "delivery_failed")
         if outcome.ok:
             self._delivered.append(d.id)
             self._to_flush.set()

@@ -45,6 +45,19 @@ SERVICES = web.AppKey("services", Services)
 BLOBS = web.AppKey("blobs", BlobStore)
 TURF_VERIFIER = web.AppKey("turf_verifier", TurfVerifier)
 PRINCIPAL = web.RequestKey("principal", Principal)
+_WITHOUT_HAWK = "_tent_without_hawk"
+
+
+def without_hawk(handler: Any) -> Any:
+    """Marks a handler the principal middleware skips: probes and scrapers (health checks,
+    Prometheus) carry no Hawk credentials and must stay cheap. aiohttp's middleware wrappers
+    copy the handler's attributes, so the mark is seen."""
+    setattr(handler, _WITHOUT_HAWK, True)
+    return handler
+
+
+def is_without_hawk(handler: Any) -> bool:
+    return getattr(handler, _WITHOUT_HAWK, False)
 
 
 def settings_of(request: web.Request) -> Settings:

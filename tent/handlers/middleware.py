@@ -15,7 +15,7 @@ from tent.auth.hawk import HawkError, sign_response
 from tent.auth.payload import check_before_handler
 from tent.core.errors import TentError
 from tent.core.media import ERROR
-from tent.handlers.common import AUTHENTICATOR, PRINCIPAL, settings_of
+from tent.handlers.common import AUTHENTICATOR, PRINCIPAL, is_without_hawk, settings_of
 from tent.http_input import check_head
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 @web.middleware
 async def principal(request: web.Request, handler: Handler) -> web.StreamResponse:
     check_head(request)
+    if is_without_hawk(handler):
+        return await handler(request)
     if PRINCIPAL not in request:  # batch sub-requests arrive with the batch's principal
         request[PRINCIPAL] = await request.app[AUTHENTICATOR].resolve(request)
         await check_before_handler(request, handler)

@@ -34,7 +34,8 @@ from tent.core.type_uris import (
     SUBSCRIPTION_BASE,
 )
 from tent.core.types import parse_type
-from tent.store.db import Database
+from tent.store import db
+from tent.store.db import UNAVAILABLE, Database
 
 log = logging.getLogger(__name__)
 
@@ -128,27 +129,27 @@ class Changes:
         await self._listen()
 
     async def _listen(self) -> None:
-        conn = await self.db.pool.acquire()
-        await conn.add_listener(CHANNEL, self._notified)
-        conn.add_termination_listener(self._lost)
-        self._conn = conn
+        self._conn = await db.listening_connection(self.db.pool, CHANNEL, self._notified, self._lost)
         self._deaf = False
         self._drop(EVERY_CHANGE)  # whatever happened while we were not listening
 
     def _lost(self, _conn: object) -> None:
         """The listening connection died: changes may be missed until it is back, so keep
         nothing meanwhile and reconnect."""
-        self._conn = None
+        lost, self._conn = self._conn, None
         self._deaf = True
         self._drop(EVERY_CHANGE)
-        self._reconnect = asyncio.get_running_loop().create_task(self._again())
+        self._reconnect = asyncio.get_running_loop().create_task(self._again(lost))
 
-    async def _again(self) -> None:
+    async def _again(self, lost: asyncpg.Connection | None) -> None:
+        if lost is not None:
+            # dead, but taken until released: a pool close would wait for it forever
+            await self.db.pool.release(lost)
         while self._listening:
             try:
                 await self._listen()
                 return
-            except (OSError, asyncpg.PostgresError) as exc:
+            except UNAVAILABLE as exc:
                 log.warning("cannot listen for cache changes: %s; retrying", exc)
                 await asyncio.sleep(1)
 

@@ -340,7 +340,7 @@ class FederationStore:
     async def retry_later(self, delivery_id: int, at: int, error: str, reported: bool) -> None:
         await self.db.conn.execute(
             "UPDATE deliveries SET next_attempt_at = $2, last_error = $3, reported = reported OR $4,"
-            " claimed_at = NULL WHERE id = $1",
+            " claimed_at = NULL WHERE id = $1 AND state = 'pending'",  # not if cancelled meanwhile
             delivery_id,
             at,
             error,
@@ -349,7 +349,8 @@ class FederationStore:
 
     async def failed(self, delivery_id: int, error: str) -> None:
         await self.db.conn.execute(
-            "UPDATE deliveries SET state = 'failed', last_error = $2, claimed_at = NULL WHERE id = $1",
+            "UPDATE deliveries SET state = 'failed', last_error = $2, claimed_at = NULL"
+            " WHERE id = $1 AND state = 'pending'",
             delivery_id,
             error,
         )

@@ -37,8 +37,17 @@ ROW_TABLES: dict[str, tuple[str, str]] = {
 }
 POST_COLUMNS = {"seq", "latest", "latest_public", "data"}
 POST_DERIVED_COLUMNS = {
-    "entity", "post_id", "version_id", "type", "type_base", "type_fragment", "published_at",
-    "received_at", "version_published_at", "version_received_at", "public",
+    "entity",
+    "post_id",
+    "version_id",
+    "type",
+    "type_base",
+    "type_fragment",
+    "published_at",
+    "received_at",
+    "version_published_at",
+    "version_received_at",
+    "public",
 }
 DERIVED_TABLES = {"mentions", "parents", "post_attachments"}
 SPECIAL_TABLES = {"posts", "blobs", "blob_chunks"}
@@ -190,16 +199,23 @@ class Loader:
         await self._add(RESTORE_VERSION, args, line)
 
     async def blob(self, start: BlobStart) -> bool:
-        return await self.conn.fetchval(
-            "INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3)"
-            " ON CONFLICT (digest) DO NOTHING RETURNING true",
-            start.digest, start.size, start.created_at,
-        ) is not None
+        return (
+            await self.conn.fetchval(
+                "INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3)"
+                " ON CONFLICT (digest) DO NOTHING RETURNING true",
+                start.digest,
+                start.size,
+                start.created_at,
+            )
+            is not None
+        )
 
     async def chunk(self, chunk: BlobChunk) -> None:
         await self.conn.execute(
             "INSERT INTO blob_chunks (blob, seq, data) VALUES ($1, $2, $3)",
-            chunk.digest, chunk.seq, chunk.data,
+            chunk.digest,
+            chunk.seq,
+            chunk.data,
         )
 
     def columns_of(self, table: str) -> dict[str, str]:

@@ -1,0 +1,110 @@
+"""The Prometheus metrics of one server, through prometheus-client (never hand-formatted).
+
+Each application has its own registry, so several servers in one process (the tests) keep
+their counts apart. Counters and histograms move as requests and delivery attempts happen;
+the delivery, pool and nonce gauges are read when /metrics is scraped, from the database
+and the pool, so they hold for every process on the database, not only the one asked."""
+
+from __future__ import annotations
+
+import asyncpg
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.process_collector import ProcessCollector
+
+from tent.store.monitoring import MonitoringStore
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNMATCHED = "unmatched"  # the route label of a request no route matched (a 404 or 405)
+LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        ProcessCollector(registry=r)
+        GCCollector(registry=r)
+        # Labelled by the route's pattern (`/posts/{tail}`), never the raw path, so the
+        # number of series stays fixed whatever clients request.
+        self.requests = Counter(
+            "tent_http_requests",
+            "HTTP requests answered, by route pattern, method and status",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "tent_http_request_duration_seconds",
+            "Time to answer a request, by route pattern and method",
+            ["route", "method"],
+            registry=r,
+        )
+        self.attempts = Counter(
+            "tent_delivery_attempts",
+            "Delivery attempts by outcome: delivered, or the failure reason (§7.9)",
+            ["outcome"],
+            registry=r,
+        )
+        self.pending = Gauge(
+            "tent_deliveries_pending", "Deliveries waiting for a first try or a retry", registry=r
+        )
+        self.in_flight = Gauge(
+            "tent_deliveries_in_flight", "Deliveries a worker is sending now (leased)", registry=r
+        )
+        self.failed = Gauge(
+            "tent_deliveries_failed",
+            "Pending deliveries whose last attempt failed (a retry is due later)",
+            registry=r,
+        )
+        self.given_up = Gauge(
+            "tent_deliveries_given_up",
+            "Deliveries that failed for good (kept for the owner to see)",
+            registry=r,
+        )
+        self.oldest_pending = Gauge(
+            "tent_delivery_oldest_pending_age_seconds",
+            "Age of the oldest delivery not yet delivered (0 when none is pending)",
+            registry=r,
+        )
+        self.pool_in_use = Gauge(
+            "tent_db_pool_connections_in_use",
+            "Database connections taken from this process's pool (two are its LISTEN connections)",
+            registry=r,
+        )
+        self.pool_max = Gauge(
+            "tent_db_pool_connections_max", "Size limit of this process's database pool", registry=r
+        )
+        self.nonces = Gauge(
+            "tent_hawk_nonces", "Hawk nonces remembered against replays (all processes)", registry=r
+        )
+        self.loop_lag = Histogram(
+            "tent_event_loop_lag_seconds",
+            "How late the event loop ran a timer: time it spent blocked",
+            buckets=LAG_BUCKETS,
+            registry=r,
+        )
+
+    def request(self, route: str, method: str, status: int, seconds: float) -> None:
+        method = method if method in METHODS else "other"
+        self.requests.labels(route, method, str(status)).inc()
+        self.latency.labels(route, method).observe(seconds)
+
+    def delivery_attempt(self, outcome: str) -> None:
+        self.attempts.labels(outcome).inc()
+
+    async def refresh(self, store: MonitoringStore, pool: asyncpg.Pool, now_ms: int) -> None:
+        """The gauges read at scrape time (two cheap queries)."""
+        summary = await store.deliveries(now_ms)
+        self.pending.set(summary.pending)
+        self.in_flight.set(summary.in_flight)
+        self.failed.set(summary.failed)
+        self.given_up.set(summary.given_up)
+        oldest = summary.oldest_pending_ms
+        self.oldest_pending.set(0 if oldest is None else max(now_ms - oldest, 0) / 1000)
+        self.nonces.set(await store.nonces())
+        self.pool_in_use.set(pool.get_size() - pool.get_idle_size())
+        self.pool_max.set(pool.get_max_size())
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
