@@ -1,4 +1,4 @@
-"""One parser for discovery links (tent/core/links.py, D-87): `Link` headers and HTML
+"""One parser for discovery links (tent/core/links.py, D-81): `Link` headers and HTML
 `<link>` tags, and both discovery clients (the server's and the status client's) finding a
 meta post through a space-separated `rel` list on a real loopback entity."""
 

@@ -1,4 +1,4 @@
-"""The connection pool serves waiters in the order they came (D-90)."""
+"""The connection pool serves waiters in the order they came (D-83)."""
 
 from __future__ import annotations
 

@@ -182,7 +182,7 @@ class Authenticator:
     async def _first_use(self, auth: RequestAuth) -> None:
         """D-32 for every process on the database: a (credentials, nonce, ts) seen anywhere
         within the window of `2 * SKEW_SECONDS` is a replay. The shared table is the only
-        record (D-91): every request asks it anyway, so a copy per process saved nothing."""
+        record (D-84): every request asks it anyway, so a copy per process saved nothing."""
         now = time.time()
         now_ms = int(now * 1000)
         key = nonce_key(auth.id, auth.nonce, auth.ts)

@@ -1,5 +1,5 @@
 """What an entity URL may look like (§1.1): one check for the server's own entity, entities
-named in requests, and those the status client is given (D-88)."""
+named in requests, and those the status client is given (D-82)."""
 
 from __future__ import annotations
 

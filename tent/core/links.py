@@ -1,4 +1,4 @@
-"""Links to follow: `Link` header values (RFC 8288) and HTML `<link>` tags (§1.3, D-87).
+"""Links to follow: `Link` header values (RFC 8288) and HTML `<link>` tags (§1.3, D-81).
 
 The server's discovery, its relationship set-up and the status client all read links with
 these functions, so they agree: a `rel` is a space-separated list (`rel="alternate

@@ -1,4 +1,4 @@
-"""Every Tent post type URI the server and the status client name, in one place (D-86).
+"""Every Tent post type URI the server and the status client name, in one place (D-80).
 
 `*_BASE` is a type without fragment (`parse_type(t).base_version`, what selectors and the
 `type_base` column compare); `*_TYPE` is the type a post of ours carries, with its fragment.

@@ -1,4 +1,4 @@
-"""Domain services: every change of state goes through one of them (D-82).
+"""Domain services: every change of state goes through one of them (D-79).
 
 Each owns its unit of work (`Database.transaction`), what is published and queued, and the
 side effects a change has; handlers (the API and the owner's pages alike) parse, call one

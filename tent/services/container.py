@@ -1,6 +1,6 @@
 """Builds the services of one process over its stores, and subscribes every in-memory cache
 to the changes it is built from: the one place a newcomer finds what is cached and what
-empties it (D-81)."""
+empties it (D-78)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Cache invalidation that every process on the database agrees on (D-81).
+"""Cache invalidation that every process on the database agrees on (D-78).
 
 A few lookups are cached in memory because every request needs them (credentials, the
 subscribers and webhook apps a new post is checked against, relationships, rendered bodies of

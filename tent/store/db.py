@@ -58,7 +58,7 @@ async def _no_reset(conn: asyncpg.Connection) -> None:
 
 
 class FairPool(asyncpg.Pool):
-    """An asyncpg pool that hands out connections first come, first served (D-90).
+    """An asyncpg pool that hands out connections first come, first served (D-83).
 
     asyncpg waits for a free connection on an `asyncio.Queue`, where a waiter woken by a
     release can find the connection already taken by a newcomer and goes to the back of the
@@ -153,7 +153,7 @@ class _Unit:
 
 
 class Database:
-    """The pool and the unit of work (D-80).
+    """The pool and the unit of work (D-77).
 
     `transaction()` keeps its connection in a ContextVar, so every store called inside it, at
     any depth, joins the same transaction without a connection being passed down; nested

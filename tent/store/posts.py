@@ -287,7 +287,7 @@ class PostStore:
     async def latest_of_type(self, entity: str, post_type: str) -> Post | None:
         """Through the `feed_types` index (type base and fragment): on `type` alone this was a
         scan of every post, at each start and each discovery request (34 ms at 100,000 posts,
-        D-93)."""
+        D-86)."""
         parsed = parse_type(post_type)
         if parsed is None:
             return None
