@@ -8,6 +8,7 @@ form is a POST with the session's CSRF token and ends in a redirect with a flash
 from __future__ import annotations
 
 import hmac
+from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn
 
 import orjson
@@ -38,6 +39,7 @@ from tent.handlers.post_input import next_part, stage_file
 from tent.handlers.views import attachment_url, post_view, repost_ref
 from tent.services import profile
 from tent.services.following import FollowFailed
+from tent.store.federation import Delivery
 
 TIMELINE_PAGE = 20
 MAX_FIELD = 64 * 1024
@@ -413,20 +415,25 @@ def _delivery_id(request: web.Request) -> int:
         raise NotFound() from None
 
 
-async def retry_delivery(request: web.Request) -> web.Response:
+async def _act_on_delivery(
+    request: web.Request, action: Callable[[int], Awaitable[Delivery | None]], done: str
+) -> NoReturn:
+    """Retry or give up: the same form, the same refusal when a worker holds the delivery."""
     form = await check_form(request)
-    row = await services_of(request).deliveries.retry_now(_delivery_id(request))
+    row = await action(_delivery_id(request))
     if row is None:
         _done(request, form["csrf"], "/owner/deliveries", "That delivery is being sent or is done already.")
-    _done(request, form["csrf"], "/owner/deliveries", f"Trying the delivery to {row.target} again now.")
+    _done(request, form["csrf"], "/owner/deliveries", done.format(target=row.target))
+
+
+async def retry_delivery(request: web.Request) -> web.Response:
+    deliveries = services_of(request).deliveries
+    await _act_on_delivery(request, deliveries.retry_now, "Trying the delivery to {target} again now.")
 
 
 async def give_up_delivery(request: web.Request) -> web.Response:
-    form = await check_form(request)
-    row = await services_of(request).deliveries.give_up(_delivery_id(request))
-    if row is None:
-        _done(request, form["csrf"], "/owner/deliveries", "That delivery is being sent or is done already.")
-    _done(request, form["csrf"], "/owner/deliveries", f"Gave up on the delivery to {row.target}.")
+    deliveries = services_of(request).deliveries
+    await _act_on_delivery(request, deliveries.give_up, "Gave up on the delivery to {target}.")
 
 
 # -- profile --------------------------------------------------------------------------------
