@@ -29,6 +29,7 @@ from tent.auth.hawk import (
     verify_request,
 )
 from tent.auth.payload import PAYLOAD_CHECK, PayloadCheck, streams_its_body
+from tent.auth.replay import ReplayGuard
 from tent.config import Settings
 from tent.core.principal import ANONYMOUS, OWNER, Principal, principal_for_credentials
 from tent.http_input import read_body
@@ -61,6 +62,7 @@ class Authenticator:
         self.store = store
         self.server = server
         self.changes = changes
+        self.replays = ReplayGuard(store, 2 * SKEW_SECONDS)
         # Any change to a credentials, grant or app post (or any delete), in any process, may
         # revoke a key: every cached lookup is forgotten at once (tent.services.container).
         self._cache: dict[str, tuple[float, tuple[Credentials, Principal] | None]] = {}
@@ -182,11 +184,8 @@ class Authenticator:
     async def _first_use(self, auth: RequestAuth) -> None:
         """D-32 for every process on the database: a (credentials, nonce, ts) seen anywhere
         within the window of `2 * SKEW_SECONDS` is a replay. The shared table is the only
-        record (D-84): every request asks it anyway, so a copy per process saved nothing."""
-        now = time.time()
-        now_ms = int(now * 1000)
-        key = nonce_key(auth.id, auth.nonce, auth.ts)
-        if not await self.store.first_use_of_nonce(key, now_ms, now_ms + 2 * SKEW_SECONDS * 1000):
+        record (D-84); concurrent checks share one statement (D-87)."""
+        if not await self.replays.first_use(nonce_key(auth.id, auth.nonce, auth.ts)):
             raise HawkError("Authentication failure: Replayed nonce")
 
     async def forget_old_nonces(self) -> int:

@@ -312,7 +312,7 @@ def verify_request(
     because that is what the client signed. ``host``/``port`` should come from configuration
     (a TLS-terminating proxy changes what the server sees). The payload hash is optional in
     Tent: checked when present, a body without one is accepted. Replay protection is separate
-    (`AuthStore.first_use_of_nonce`, D-32), to be consulted after this succeeds so forged requests
+    (`tent.auth.replay`, D-32), to be consulted after this succeeds so forged requests
     cannot fill it.
     With ``hash_checked_later`` the MAC (which covers the claimed hash) is checked now and the
     body later, as it streams (:class:`PayloadHash`); ``content`` is then not needed.

@@ -84,19 +84,20 @@ class AuthStore:
             return None
         return CredentialsRecord(row["credentials"], row["target"], row["app"])
 
-    async def first_use_of_nonce(self, key: int, now: int, expires_at: int) -> bool:
-        """Records a nonce (its 64-bit key) until `expires_at`; False if any process recorded
-        it before and it has not expired: a replay. One round trip."""
-        return (
-            await self.db.conn.fetchval(
-                "INSERT INTO hawk_nonces (key, expires_at) VALUES ($1, $3) ON CONFLICT (key) DO UPDATE"
-                " SET expires_at = EXCLUDED.expires_at WHERE hawk_nonces.expires_at <= $2 RETURNING 1",
-                key,
-                now,
-                expires_at,
-            )
-            is not None
+    async def first_uses_of_nonces(self, keys: list[int], now: int, expires_at: int) -> set[int]:
+        """Records nonces (their 64-bit keys, distinct) until `expires_at` and returns those
+        no process recorded before, or whose record had expired; the others are replays. One
+        round trip for any number of keys. Sorted, so that two processes inserting the same
+        keys lock them in one order and cannot deadlock."""
+        rows = await self.db.conn.fetch(
+            "INSERT INTO hawk_nonces (key, expires_at) SELECT k, $3 FROM unnest($1::bigint[]) AS k"
+            " ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at"
+            " WHERE hawk_nonces.expires_at <= $2 RETURNING key",
+            sorted(keys),
+            now,
+            expires_at,
         )
+        return {r["key"] for r in rows}
 
     async def forget_nonces(self, now: int) -> int:
         status = await self.db.conn.execute("DELETE FROM hawk_nonces WHERE expires_at <= $1", now)
