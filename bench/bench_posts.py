@@ -339,6 +339,8 @@ class Run:
     non2xx: dict[str, int] = field(default_factory=dict)
     socket_errors: dict[str, int] = field(default_factory=dict)
     wrapped: int = 0
+    server_cpu_us: float = 0.0  # CPU of the server's processes per response
+    postgres_cpu_us: float = 0.0  # CPU of every PostgreSQL process per response
 
     @property
     def failed(self) -> bool:
@@ -376,6 +378,55 @@ def parse_wrk(text: str) -> Run:
         socket_errors,
         extra["wrapped"],
     )
+
+
+_TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pid: int) -> float:
+    """utime + stime of one process, in seconds (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) * _TICK_S
+
+
+def _tree(pid: int) -> list[int]:
+    """The process and its descendants (`tent serve --workers N` forks its workers)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        out.append(todo.pop())
+        todo.extend(children.get(out[-1], []))
+    return out
+
+
+def _postgres_pids() -> list[int]:
+    pids = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == "postgres":
+                pids.append(int(comm.parent.name))
+        except OSError:
+            continue
+    return pids
+
+
+def cpu_sample(server_pid: int) -> tuple[dict[int, float], dict[int, float]]:
+    """CPU seconds so far of the server's processes and of PostgreSQL's, by pid."""
+    return {p: _cpu_s(p) for p in _tree(server_pid)}, {p: _cpu_s(p) for p in _postgres_pids()}
+
+
+def cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """Seconds spent between two samples (processes that started in between count from 0)."""
+    return sum(max(0.0, t - before.get(p, 0.0)) for p, t in after.items())
 
 
 def run_wrk(url: str, requests_file: Path, connections: int, duration: int) -> Run:
@@ -420,11 +471,16 @@ class Load:
         t0 = time.monotonic()  # signed right before the run: every ts is fresh when sent
         file = write_requests(self.workdir / f"{p.name}-{kind}.jsonl", kind, target, count, self.owner)
         made_s = time.monotonic() - t0
+        server_before, postgres_before = cpu_sample(p.proc.pid)
         run = run_wrk(target.urls[0], file, self.args.connections, duration)
+        server_after, postgres_after = cpu_sample(p.proc.pid)
+        if run.responses:
+            run.server_cpu_us = round(cpu_spent(server_before, server_after) / run.responses * 1e6, 1)
+            run.postgres_cpu_us = round(cpu_spent(postgres_before, postgres_after) / run.responses * 1e6, 1)
         print(
             f"{kind:11} {p.name:6} {label:7} {run.requests_per_s:>9,.0f} req/s  p50 {run.p50_ms:6.2f} ms"
-            f"  p99 {run.p99_ms:7.2f} ms  ({run.responses:,} responses; {count:,} lines made in"
-            f" {made_s:.1f} s)"
+            f"  p99 {run.p99_ms:7.2f} ms  CPU µs/req server {run.server_cpu_us:4.0f} PostgreSQL"
+            f" {run.postgres_cpu_us:4.0f}  ({run.responses:,} responses; {count:,} lines in {made_s:.1f} s)"
         )
         if run.failed:
             hint = ""
@@ -616,6 +672,15 @@ def report(runs: dict[str, dict[str, Run]]) -> dict[str, Any]:
             "target": TARGETS[kind],
             "met": ratio >= TARGETS[kind] and p99_ratio <= P99_FACTOR,
         }
+    print()
+    print(f"{'CPU µs per request, server / PostgreSQL':38} {'floor':>15} {'ours':>15}")
+    for kind in SCENARIOS:
+        if kind in runs:
+            ours, floor = runs[kind]["ours"], runs[kind]["floor"]
+            print(
+                f"{TITLES[kind]:38} {floor.server_cpu_us:>7.0f} / {floor.postgres_cpu_us:<5.0f}"
+                f" {ours.server_cpu_us:>7.0f} / {ours.postgres_cpu_us:<5.0f}"
+            )
     return out
 
 
