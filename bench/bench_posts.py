@@ -881,7 +881,9 @@ def compare_workers(
     """Ours again as `tent serve --workers 2` (one port, SO_REUSEPORT) on the same database, on
     the feed and new_post, beside the 1-worker figures and the floor's of this run."""
     stop(first)
-    port = free_port()
+    # The same port, so the same entity: the seeded posts are its own (a new port would be a
+    # new entity with nothing in its feed but its meta post).
+    port = int(urllib.parse.urlsplit(first.base_url).port or 80)
     p = setup.serve("ours2", tent_env(dsn, port, 2), port)
     wait_ready(p, "/")
     targets = ours_targets(p, post_ids)
