@@ -69,12 +69,14 @@ class ReplayGuard:
         try:
             now = int(self.clock() * 1000)
             fresh = await self.store.first_uses_of_nonces(list(batch), now, now + self.window_ms)
-        except BaseException as exc:  # every waiting request fails as its own INSERT would have
+        except Exception as exc:  # every waiting request fails as its own INSERT would have
             for future in batch.values():
                 if not future.done():
-                    future.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
-            if not isinstance(exc, Exception):
-                raise
+                    future.set_exception(exc)
+        except BaseException:  # shutting down: the requests waiting on it are cancelled too
+            for future in batch.values():
+                future.cancel()
+            raise
         else:
             for key, future in batch.items():
                 if not future.done():
