@@ -87,6 +87,7 @@ class Outbox:
         self.wake = asyncio.Event()
         self.inflight: set[asyncio.Task[None]] = set()
         self.queue: deque[Delivery] = deque()  # claimed (leased) rows waiting for a slot
+        self.running_low = asyncio.Event()  # set when the queue holds a slot-full or fewer
         self.rng = random.Random()
         self.worker = self.rng.randint(1, 2**31 - 1)  # names this worker's leases
         self._task: asyncio.Task[None] | None = None
@@ -209,22 +210,34 @@ class Outbox:
         while self.queue and len(self.inflight) < self.concurrency:
             task = asyncio.create_task(self._send(self.queue.popleft()))
             self.inflight.add(task)
-            task.add_done_callback(self.inflight.discard)
+            task.add_done_callback(self._sent)
+        if len(self.queue) <= 2 * self.concurrency:
+            self.running_low.set()
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        """A slot freed: the next claimed row goes out at once, even while `_run` waits for a
+        claim query (slots stood idle for the length of each claim when only `_run` refilled
+        them)."""
+        self.inflight.discard(task)
+        if not self._stopping:
+            self._start_queued()
 
     async def _claim(self) -> int:
         """Keep every sending slot busy from a local queue of claimed rows, topped up with one
-        claim query for many rows whenever it runs low (the claim query, not the sending,
-        bounded a fan-out when each claim fetched only the free slots' worth)."""
+        claim query for many rows while a slot-full of them is still waiting: each claim reads
+        every pending row once however many it takes, so few large claims cost the database
+        least, and the rows still queued keep the slots busy while it runs."""
         self._start_queued()
-        if len(self.queue) <= self.concurrency // 4:
-            want = 2 * self.concurrency - len(self.queue) - len(self.inflight)
-            batch = await self.store.claim(now_ms(), LEASE_MS, want, self.worker) if want > 0 else []
+        if len(self.queue) <= 2 * self.concurrency:
+            want = 4 * self.concurrency - len(self.queue)
+            batch = await self.store.claim(now_ms(), LEASE_MS, want, self.worker)
             self.queue.extend(batch)
             self._start_queued()
             if batch:
                 return len(batch)
-        if self.queue and self.inflight:  # every slot busy: go on when one frees
-            await asyncio.wait(self.inflight, return_when=asyncio.FIRST_COMPLETED)
+        if self.queue:  # claimed enough for now: go on once the sends have taken most of it
+            self.running_low.clear()
+            await self.running_low.wait()
             return 1
         return 0
 

@@ -1,0 +1,167 @@
+"""How the outbox keeps its sending slots busy: claimed rows go out as slots free, also while
+the next claim query is still running, and claims come in large batches; and what one claim
+query takes (on PostgreSQL).
+
+In the scheduling tests the store and the sender stand in for PostgreSQL and the peers, so
+that the test decides when a claim query answers; delivery itself is tested against real
+servers in test_delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import pytest
+
+from tent.config import Settings
+from tent.core.retry import Outcome
+from tent.delivery.outbox import Outbox
+from tent.store.changes import Changes
+from tent.store.db import Database
+from tent.store.federation import Delivery, FederationStore
+
+
+def _delivery(n: int) -> Delivery:
+    return Delivery(
+        id=n,
+        kind="entity",
+        target=f"https://peer{n}.example",
+        post_entity="https://me.example",
+        post_id="post",
+        version_id="v1",
+        mentioned=False,
+        state="pending",
+        attempts=1,
+        next_attempt_at=0,
+        created_at=0,
+        delivered_at=None,
+        last_error=None,
+        reported=False,
+    )
+
+
+class ClaimsOnCue:
+    """Answers the first claim at once with `first` rows; every later claim waits for `answer`."""
+
+    def __init__(self, first: int) -> None:
+        self.first = first
+        self.asked: list[int] = []
+        self.answer = asyncio.Event()
+        self.waiting = asyncio.Event()
+
+    async def claim(self, now: int, lease_ms: int, limit: int, worker: int) -> list[Delivery]:
+        self.asked.append(limit)
+        if len(self.asked) == 1:
+            return [_delivery(n) for n in range(self.first)]
+        self.waiting.set()
+        await self.answer.wait()
+        return []
+
+    async def next_due(self) -> int | None:
+        return None
+
+
+class QuickPeers:
+    """Answer within a few loop turns, each slot's send taking a different number of them."""
+
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+
+    async def deliver(self, delivery: Delivery) -> Outcome:
+        for _ in range(delivery.id % 4 + 1):
+            await asyncio.sleep(0)
+        self.sent.append(delivery.id)
+        return Outcome(True)
+
+
+def _outbox(store: Any, peers: Any, concurrency: int) -> Outbox:
+    outbox = Outbox(Settings(), store, None, peers, None, concurrency=concurrency)  # type: ignore[arg-type]
+    outbox._listener = object()  # type: ignore[assignment]  # as if listening
+    return outbox
+
+
+async def test_freed_slots_take_claimed_rows_while_the_next_claim_runs() -> None:
+    store, peers = ClaimsOnCue(first=8), QuickPeers()
+    outbox = _outbox(store, peers, concurrency=4)
+    run = asyncio.create_task(outbox._run())
+    try:
+        await asyncio.wait_for(store.waiting.wait(), 5)
+        # Four slots, eight rows claimed: the next claim is out, and it must not hold back
+        # the rows still queued behind the first four.
+        for _ in range(100):
+            if len(peers.sent) == 8:
+                break
+            await asyncio.sleep(0)
+        assert sorted(peers.sent) == list(range(8))
+        assert len(store.asked) == 2
+    finally:
+        outbox._stopping = True
+        store.answer.set()
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
+
+
+async def test_claims_ask_for_four_slot_fulls_ahead() -> None:
+    store, peers = ClaimsOnCue(first=0), QuickPeers()
+    store.answer.set()
+    outbox = _outbox(store, peers, concurrency=8)
+    run = asyncio.create_task(outbox._run())
+    try:
+        for _ in range(50):
+            if store.asked:
+                break
+            await asyncio.sleep(0)
+        assert store.asked[0] == 32
+    finally:
+        outbox._stopping = True
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
+
+
+# -- the claim query, on PostgreSQL ------------------------------------------------------
+
+
+@pytest.fixture
+async def federation_store(new_database: Callable[[], Awaitable[str]]) -> AsyncIterator[FederationStore]:
+    pool = await asyncpg.create_pool(await new_database(), min_size=1, max_size=4)
+    database = Database(pool)
+    yield FederationStore(database, Changes(database))
+    await pool.close()
+
+
+def _post(n: int) -> dict[str, Any]:
+    return {"entity": "https://me.example", "id": f"post{n}", "version": {"id": f"v{n}"}}
+
+
+async def _enqueue(store: FederationStore, post: int, targets: list[str]) -> None:
+    await store.enqueue("entity", dict.fromkeys(targets, False), _post(post), now=1_000)
+
+
+async def test_a_claim_takes_only_the_oldest_pending_row_of_each_recipient(
+    federation_store: FederationStore,
+) -> None:
+    await _enqueue(federation_store, 1, ["https://a.example", "https://b.example"])
+    await _enqueue(federation_store, 2, ["https://a.example", "https://c.example"])
+    claimed = await federation_store.claim(2_000, 60_000, 10, worker=1)
+    assert sorted((d.target, d.post_id) for d in claimed) == [
+        ("https://a.example", "post1"),
+        ("https://b.example", "post1"),
+        ("https://c.example", "post2"),
+    ]
+    # a's second post waits until its first is no longer pending
+    assert await federation_store.claim(2_000, 60_000, 10, worker=1) == []
+
+
+async def test_a_claim_skips_rows_another_worker_is_claiming_and_still_fills_its_batch(
+    federation_store: FederationStore,
+) -> None:
+    targets = [f"https://peer{n}.example" for n in range(6)]
+    await _enqueue(federation_store, 1, targets)
+    pool = federation_store.db.pool
+    async with pool.acquire() as other, other.transaction():  # another process, mid-claim
+        await other.execute("SELECT id FROM deliveries WHERE target = ANY($1) FOR UPDATE", targets[:2])
+        claimed = await federation_store.claim(2_000, 60_000, 3, worker=1)
+    assert sorted(d.target for d in claimed) == targets[2:5]
