@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -125,11 +126,25 @@ async def test_claims_ask_for_four_slot_fulls_ahead() -> None:
 
 
 @pytest.fixture
-async def federation_store(new_database: Callable[[], Awaitable[str]]) -> AsyncIterator[FederationStore]:
-    pool = await asyncpg.create_pool(await new_database(), min_size=1, max_size=4)
-    database = Database(pool)
-    yield FederationStore(database, Changes(database))
-    await pool.close()
+async def dsn(new_database: Callable[[], Awaitable[str]]) -> str:
+    return await new_database()
+
+
+@asynccontextmanager
+async def _federation_store(dsn: str) -> AsyncIterator[FederationStore]:
+    """A store on its own pool: one per process the test stands for."""
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
+    try:
+        database = Database(pool)
+        yield FederationStore(database, Changes(database))
+    finally:
+        await pool.close()
+
+
+@pytest.fixture
+async def federation_store(dsn: str) -> AsyncIterator[FederationStore]:
+    async with _federation_store(dsn) as store:
+        yield store
 
 
 def _post(n: int) -> dict[str, Any]:
@@ -165,3 +180,19 @@ async def test_a_claim_skips_rows_another_worker_is_claiming_and_still_fills_its
         await other.execute("SELECT id FROM deliveries WHERE target = ANY($1) FOR UPDATE", targets[:2])
         claimed = await federation_store.claim(2_000, 60_000, 3, worker=1)
     assert sorted(d.target for d in claimed) == targets[2:5]
+
+
+async def test_two_workers_claiming_at_once_never_take_the_same_row(dsn: str) -> None:
+    targets = [f"https://peer{n}.example" for n in range(300)]
+    taken: dict[int, list[int]] = {1: [], 2: []}
+
+    async def drain(store: FederationStore, worker: int) -> None:
+        while batch := await store.claim(2_000, 60_000, 16, worker):
+            taken[worker].extend(d.id for d in batch)
+
+    async with _federation_store(dsn) as one, _federation_store(dsn) as two:
+        await _enqueue(one, 1, targets)
+        await asyncio.gather(*(drain(store, w) for store, w in ((one, 1), (two, 2)) for _ in range(3)))
+    every = taken[1] + taken[2]
+    assert len(every) == len(set(every)) == 300
+    assert taken[1] and taken[2]  # both took part

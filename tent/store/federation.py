@@ -262,29 +262,34 @@ class FederationStore:
         same round trip and fill the relationship cache (a fan-out reaches many peers).
 
         The heads come from the statement's snapshot, so a row another process claimed in the
-        meantime can still be listed; the conditions on `d` are checked again on the locked,
-        current row, which then no longer qualifies: a row is never claimed twice. Twice the
-        wanted number of heads are candidates, so rows another process holds are skipped
-        without leaving this claim short.
+        meantime can still be listed. The UPDATE's conditions are checked again on the
+        current version of such a row (PostgreSQL re-evaluates the WHERE of an UPDATE on a row
+        updated since the snapshot), which then no longer qualifies: a row is never claimed
+        twice. Twice the wanted number of heads are candidates, so rows another process holds
+        are skipped without leaving this claim short.
 
-        The heads reach the locking scan as an array of ids, not as a join (D-88): right
-        after a fan-out inserts its rows, the table's statistics still say it is nearly empty,
-        and the planner joined the heads by a nested loop comparing every due row with every
-        head (1,000,000 comparisons, 280 ms, for 1,000 peers)."""
+        The heads reach the locking scan as an array of ids, looked up by primary key, not
+        as a join (D-88): right after a fan-out inserts its rows the table's statistics still
+        say it is nearly empty, and the planner joined the heads by a nested loop comparing
+        every due row with every head (1,000,000 comparisons, 280 ms, for 1,000 peers). The
+        locking scan is a materialized CTE so that it runs exactly once: as the inner side of
+        a join it could run again for each row, each run skipping the rows the previous ones
+        had just locked, and claim far more than `limit`."""
         generation = self.changes.generation
         rows = await self.db.conn.fetch(
             "WITH heads AS ("
             " SELECT DISTINCT ON (kind, target) id, next_attempt_at FROM deliveries"
             " WHERE state = 'pending' ORDER BY kind, target, id),"
+            " locked AS MATERIALIZED ("
+            " SELECT d.id FROM deliveries d"
+            " WHERE d.id = ANY (ARRAY(SELECT id FROM heads WHERE next_attempt_at <= $1"
+            "   ORDER BY next_attempt_at, id LIMIT 2 * $3))"
+            " ORDER BY d.next_attempt_at, d.id LIMIT $3"
+            " FOR UPDATE SKIP LOCKED),"
             " claimed AS ("
             " UPDATE deliveries SET next_attempt_at = $2, attempts = attempts + 1, claimed_at = $1,"
             " claimed_by = $4"
-            " WHERE id IN (SELECT d.id FROM deliveries d"
-            "   WHERE d.id = ANY (ARRAY(SELECT id FROM heads WHERE next_attempt_at <= $1"
-            "     ORDER BY next_attempt_at, id LIMIT 2 * $3))"
-            "   AND d.state = 'pending' AND d.next_attempt_at <= $1"
-            "   ORDER BY d.next_attempt_at, d.id LIMIT $3"
-            "   FOR UPDATE SKIP LOCKED)"
+            " WHERE id IN (SELECT id FROM locked) AND state = 'pending' AND next_attempt_at <= $1"
             f" RETURNING {_DELIVERY_COLUMNS})"
             " SELECT c.*, r.entity AS r_entity, r.our_post_id, r.our_credentials_id,"
             " r.remote_credentials, r.remote_meta, r.active"
