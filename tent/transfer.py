@@ -41,6 +41,7 @@ import orjson
 from tent import canonical
 from tent.core.posts import now_ms
 from tent.core.types import parse_type
+from tent.store.pool import Pool
 from tent.store.transfer import ROW_TABLES, BlobChunk, BlobStart, Loader, PostRow, RowRefused, Snapshot
 
 FORMAT = "tent-export"
@@ -280,7 +281,7 @@ class Importer:
 
 
 async def export(
-    pool: asyncpg.Pool,
+    pool: Pool,
     entity: str,
     write: Callable[[bytes], Any],
     progress: Callable[[int, int], None] | None = None,
@@ -303,7 +304,7 @@ async def export(
 
 
 async def load(
-    pool: asyncpg.Pool, entity: str, lines: Iterable[bytes], progress: Callable[[int], None] | None = None
+    pool: Pool, entity: str, lines: Iterable[bytes], progress: Callable[[int], None] | None = None
 ) -> dict[str, int]:
     """Import a file into an empty database, all or nothing."""
     async with pool.acquire() as conn, conn.transaction():

@@ -8,12 +8,10 @@ import contextlib
 import contextvars
 import time
 
-import asyncpg
-
 from tent.core.principal import OWNER
 from tent.handlers.common import AUTHENTICATOR, POSTS, SERVICES
 from tent.store.changes import Change, Changes
-from tent.store.db import Database
+from tent.store.db import Database, create_pool
 from tests.app_helpers import authorize
 from tests.conftest import Tent
 
@@ -28,7 +26,7 @@ async def until(check, timeout: float = 10.0) -> None:
 
 
 async def test_a_change_reaches_other_processes_only_once_committed(new_database) -> None:
-    pool = await asyncpg.create_pool(await new_database(), min_size=1, max_size=4)
+    pool = await create_pool(await new_database(), 4)
     db = Database(pool)
     here, there = Changes(db), Changes(db)
     drops = {"here": 0, "there": 0}
@@ -55,7 +53,7 @@ async def test_a_change_reaches_other_processes_only_once_committed(new_database
 
 
 async def test_a_rolled_back_change_drops_nothing_anywhere(new_database) -> None:
-    pool = await asyncpg.create_pool(await new_database(), min_size=1, max_size=4)
+    pool = await create_pool(await new_database(), 4)
     db = Database(pool)
     here, there = Changes(db), Changes(db)
     await here.start()
@@ -76,7 +74,7 @@ async def test_a_rolled_back_change_drops_nothing_anywhere(new_database) -> None
 
 
 async def test_a_cache_is_dropped_only_by_the_changes_it_is_built_from(new_database) -> None:
-    pool = await asyncpg.create_pool(await new_database(), min_size=1, max_size=4)
+    pool = await create_pool(await new_database(), 4)
     db = Database(pool)
     changes = Changes(db)
     dropped: list[str] = []

@@ -11,7 +11,7 @@ import pytest
 
 from tent.auth.replay import MAX_IN_FLIGHT, ReplayGuard
 from tent.store.auth import AuthStore
-from tent.store.db import Database
+from tent.store.db import Database, create_pool
 
 WINDOW = 120.0
 
@@ -42,7 +42,7 @@ class Clock:
 
 @pytest.fixture
 async def db(new_database: Callable[[], Awaitable[str]]) -> AsyncIterator[Database]:
-    pool = await asyncpg.create_pool(await new_database(), min_size=1, max_size=4)
+    pool = await create_pool(await new_database(), 4)
     yield Database(pool)
     await pool.close()
 

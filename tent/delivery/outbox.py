@@ -137,7 +137,7 @@ class Outbox:
         close waits for every taken connection)."""
         lost, self._lost_listener = self._lost_listener, None
         if lost is not None:
-            await self.posts.db.pool.release(lost)
+            await self.posts.db.pool.release(lost, discard=True)
 
     async def _reconnect(self) -> None:
         await self._release_lost()
@@ -185,7 +185,7 @@ class Outbox:
             with contextlib.suppress(Exception):
                 await listener.remove_listener(NOTIFY_CHANNEL, self._notified)
                 await self.store.unregister_worker(listener, self.worker)
-            await self.posts.db.pool.release(listener)
+            await self.posts.db.pool.release(listener, discard=True)  # it LISTENs: never reused
 
     async def _run(self) -> None:
         while not self._stopping:

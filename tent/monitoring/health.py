@@ -7,9 +7,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-import asyncpg
-
 from tent.store import db
+from tent.store.pool import Pool
 
 TIMEOUT = 2.0
 OK = "ok"
@@ -24,7 +23,7 @@ class Readiness:
         return all(v == OK for v in self.checks.values())
 
 
-async def readiness(pool: asyncpg.Pool, outbox_alive: bool, timeout: float = TIMEOUT) -> Readiness:
+async def readiness(pool: Pool, outbox_alive: bool, timeout: float = TIMEOUT) -> Readiness:
     checks = {"database": OK, "migrations": OK, "outbox": OK}
     try:
         async with asyncio.timeout(timeout):

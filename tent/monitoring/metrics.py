@@ -7,12 +7,12 @@ and the pool, so they hold for every process on the database, not only the one a
 
 from __future__ import annotations
 
-import asyncpg
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from tent.store.monitoring import MonitoringStore
+from tent.store.pool import Pool
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -34,6 +34,7 @@ class Metrics:
             ["route", "method", "status"],
             registry=r,
         )
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.latency = Histogram(
             "tent_http_request_duration_seconds",
             "Time to answer a request, by route pattern and method",
@@ -87,13 +88,18 @@ class Metrics:
 
     def request(self, route: str, method: str, status: int, seconds: float) -> None:
         method = method if method in METHODS else "other"
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route, method).observe(seconds)
+        key = (route, method, status)
+        series = self._series.get(key)
+        if series is None:  # labels() costs more than the counting itself: once per series
+            series = (self.requests.labels(route, method, str(status)), self.latency.labels(route, method))
+            self._series[key] = series
+        series[0].inc()
+        series[1].observe(seconds)
 
     def delivery_attempt(self, outcome: str) -> None:
         self.attempts.labels(outcome).inc()
 
-    async def refresh(self, store: MonitoringStore, pool: asyncpg.Pool, now_ms: int) -> None:
+    async def refresh(self, store: MonitoringStore, pool: Pool, now_ms: int) -> None:
         """The gauges read at scrape time (two cheap queries)."""
         summary = await store.deliveries(now_ms)
         self.pending.set(summary.pending)

@@ -9,9 +9,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
-
 from tent.core.principal import Visibility
+from tent.store.pool import Pool
 from tent.store.posts import Args, row_visible
 
 CHUNK = 256 * 1024
@@ -40,7 +39,7 @@ class Carrier:
 
 
 class BlobStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: Pool) -> None:
         self.pool = pool
 
     async def upload(self, stream: AsyncIterator[bytes], max_size: int, now: int) -> Upload:

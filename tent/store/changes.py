@@ -144,7 +144,7 @@ class Changes:
     async def _again(self, lost: asyncpg.Connection | None) -> None:
         if lost is not None:
             # dead, but taken until released: a pool close would wait for it forever
-            await self.db.pool.release(lost)
+            await self.db.pool.release(lost, discard=True)
         while self._listening:
             try:
                 await self._listen()
@@ -162,4 +162,4 @@ class Changes:
             with contextlib.suppress(Exception):
                 conn.remove_termination_listener(self._lost)
                 await conn.remove_listener(CHANNEL, self._notified)
-            await self.db.pool.release(conn)
+            await self.db.pool.release(conn, discard=True)  # it LISTENs: never reused

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import os
@@ -22,6 +21,8 @@ from typing import Any
 
 import asyncpg
 import orjson
+
+from tent.store.pool import Pool
 
 log = logging.getLogger(__name__)
 
@@ -51,62 +52,11 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
-async def _no_reset(conn: asyncpg.Connection) -> None:
-    """The server keeps no session state on pooled connections (transactions are closed by
-    their context managers; locks are transaction-scoped), so the default reset query on
-    every release would be a wasted round trip per request (measured: 12 % of new_post)."""
+async def create_pool(dsn: str, size: int = 10) -> Pool:
+    return await Pool(dsn, size, init=_init_connection, command_timeout=30, idle_lifetime=300.0).start()
 
 
-class FairPool(asyncpg.Pool):
-    """An asyncpg pool that hands out connections first come, first served (D-83).
-
-    asyncpg waits for a free connection on an `asyncio.Queue`, where a waiter woken by a
-    release can find the connection already taken by a newcomer and goes to the back of the
-    line. Under load some requests lost that race again and again: waits of 200-500 ms at the
-    99.9th percentile while the event loop never stalled more than 20 ms (bench/loop_lag.py).
-    A FIFO semaphore of the pool's size in front of the queue lets nobody overtake.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._turns = asyncio.Semaphore(kwargs["max_size"])  # FIFO since Python 3.11.1
-
-    async def _acquire(self, timeout: float | None) -> Any:
-        await self._turns.acquire()
-        try:
-            return await super()._acquire(timeout)
-        except BaseException:
-            self._turns.release()
-            raise
-
-    async def release(self, connection: Any, *, timeout: float | None = None) -> None:
-        holder = getattr(connection, "_holder", None)
-        if getattr(connection, "_con", None) is None or getattr(holder, "_pool", None) is not self:
-            return await super().release(connection, timeout=timeout)  # released twice, or not ours
-        try:
-            return await super().release(connection, timeout=timeout)
-        finally:
-            self._turns.release()
-
-
-async def create_pool(dsn: str, size: int = 10) -> asyncpg.Pool:
-    pool = FairPool(
-        dsn,
-        min_size=1,
-        max_size=size,
-        max_queries=50_000,
-        max_inactive_connection_lifetime=300.0,
-        init=_init_connection,
-        reset=_no_reset,
-        command_timeout=30,
-        loop=None,
-        connection_class=asyncpg.Connection,
-        record_class=asyncpg.Record,
-    )
-    return await pool
-
-
-async def close_pool(pool: asyncpg.Pool, timeout: float = CLOSE_TIMEOUT) -> None:
+async def close_pool(pool: Pool, timeout: float = CLOSE_TIMEOUT) -> None:
     """Close gracefully, but never wait longer than `timeout`: with the database gone a
     graceful close can wait on connections that will never answer, and a stopping server
     must stop."""
@@ -118,15 +68,15 @@ async def close_pool(pool: asyncpg.Pool, timeout: float = CLOSE_TIMEOUT) -> None
 
 
 async def listening_connection(
-    pool: asyncpg.Pool,
+    pool: Pool,
     channel: str,
     notified: Callable[..., None],
     lost: Callable[[asyncpg.Connection], None],
     setup: Callable[[asyncpg.Connection], Awaitable[object]] | None = None,
 ) -> asyncpg.Connection:
     """A pooled connection kept for LISTEN: `lost` is called if it dies (the owner then
-    releases it and asks for another). A connection that fails while being set up may be
-    half dead, so it is terminated before it goes back (the pool opens a fresh one), and
+    releases it with `discard=True` and asks for another). A connection that fails while
+    being set up may be half dead, so it is discarded at once (the pool opens a fresh one),
     never kept: a connection taken and not released makes a pool close wait forever."""
     conn = await pool.acquire()
     try:
@@ -134,16 +84,14 @@ async def listening_connection(
             await setup(conn)
         await conn.add_listener(channel, notified)
     except BaseException:
-        with contextlib.suppress(asyncpg.InterfaceError):  # already handed back by the pool
-            conn.terminate()
-            await pool.release(conn)
+        await pool.release(conn, discard=True)
         raise
     conn.add_termination_listener(lost)
     return conn
 
 
 # What a store runs its SQL on: the unit of work's connection, or the pool outside one.
-Executor = asyncpg.Connection | asyncpg.Pool
+Executor = asyncpg.Connection | Pool
 
 
 @dataclass(slots=True)
@@ -162,7 +110,7 @@ class Database:
     inside a unit inherit it, so they must not run queries concurrently with their parent.
     """
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: Pool) -> None:
         self.pool = pool
         self._unit: ContextVar[_Unit | None] = ContextVar(f"tent_unit_{id(self):x}", default=None)
 

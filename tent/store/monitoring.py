@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import asyncpg
+from tent.store.pool import Pool
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +21,7 @@ class DeliverySummary:
 
 
 class MonitoringStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: Pool) -> None:
         self.pool = pool
 
     async def deliveries(self, now: int) -> DeliverySummary:
