@@ -180,31 +180,25 @@ class Pool:
 
     # -- one statement on any connection ---------------------------------------------------
 
-    async def _run(self, method: str, query: str, args: tuple[Any, ...], timeout: float | None) -> Any:
-        conn = await self._take()
-        try:
-            result = await getattr(conn, method)(query, *args, timeout=timeout)
-        except BaseException as exc:
-            self._give_back(conn, _reusable_after(exc))
-            raise
-        self._give_back(conn, True)
-        return result
-
     async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:
-        return await self._run("execute", query, args, timeout)
+        async with self.acquire() as conn:
+            return await conn.execute(query, *args, timeout=timeout)
 
     async def executemany(self, query: str, args: Any, *, timeout: float | None = None) -> None:
         async with self.acquire() as conn:
             await conn.executemany(query, args, timeout=timeout)
 
     async def fetch(self, query: str, *args: Any, timeout: float | None = None) -> list[asyncpg.Record]:
-        return await self._run("fetch", query, args, timeout)
+        async with self.acquire() as conn:
+            return await conn.fetch(query, *args, timeout=timeout)
 
     async def fetchrow(self, query: str, *args: Any, timeout: float | None = None) -> asyncpg.Record | None:
-        return await self._run("fetchrow", query, args, timeout)
+        async with self.acquire() as conn:
+            return await conn.fetchrow(query, *args, timeout=timeout)
 
     async def fetchval(self, query: str, *args: Any, timeout: float | None = None) -> Any:
-        return await self._run("fetchval", query, args, timeout)
+        async with self.acquire() as conn:
+            return await conn.fetchval(query, *args, timeout=timeout)
 
     # -- the pool as a whole ---------------------------------------------------------------
 
