@@ -20,14 +20,17 @@ _SORT_COLUMNS = {
     "version.published_at": "version_published_at",
 }
 
-_INSERT = """
-WITH p AS (
+_INSERT_POST = """
     INSERT INTO posts (entity, post_id, version_id, type, type_base, type_fragment,
                        published_at, received_at, version_published_at, version_received_at,
                        public, latest, latest_public, data)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
     ON CONFLICT (entity, post_id, version_id) DO NOTHING
-    RETURNING seq
+    RETURNING seq"""
+
+# A post with mentions, parents or attachments also fills their tables, in the same statement.
+_INSERT = f"""
+WITH p AS ({_INSERT_POST}
 ), m AS (
     INSERT INTO mentions (post_seq, entity, post_id, public)
     SELECT p.seq, x.entity, x.post_id, x.public
@@ -76,6 +79,15 @@ Where = Callable[["Args"], list[str]]
 class Page:
     posts: list[Post]
     older_exist: bool
+
+
+def _insert(post: Post, latest: bool, latest_public: bool) -> tuple[str, list[Any]]:
+    """The INSERT for one version and its arguments. Most posts mention, reply to and attach
+    nothing: for them the posts row alone, which costs PostgreSQL a fifth less (D-90)."""
+    args = _insert_args(post, latest, latest_public)
+    if any(args[14:]):
+        return _INSERT, args
+    return _INSERT_POST, args[:14]
 
 
 def _insert_args(post: Post, latest: bool, latest_public: bool) -> list[Any]:
@@ -197,11 +209,11 @@ class PostStore:
 
     async def create(self, post: Post) -> bool:
         """Store the first version of a new post; False if that exact version existed."""
-        args = _insert_args(post, True, is_public(post))
+        sql, args = _insert(post, True, is_public(post))
         if change_for_post(post["type"]) is None:  # nothing to announce: one statement
-            return await self.db.conn.fetchval(_INSERT, *args) is not None
+            return await self.db.conn.fetchval(sql, *args) is not None
         async with self.db.transaction() as conn:
-            stored = await conn.fetchval(_INSERT, *args) is not None
+            stored = await conn.fetchval(sql, *args) is not None
             if stored:
                 await self._changed(post["type"])
             return stored
@@ -229,7 +241,8 @@ class PostStore:
                 latest_public is None
                 or key > (latest_public["version_received_at"], latest_public["version_id"])
             )
-            seq = await conn.fetchval(_INSERT, *_insert_args(post, newest, newest_public))
+            sql, args = _insert(post, newest, newest_public)
+            seq = await conn.fetchval(sql, *args)
             if seq is None:
                 return False
             if newest and latest is not None:
