@@ -77,6 +77,17 @@ class QuickPeers:
         return Outcome(True)
 
 
+class SlowPeers:
+    """Answer only once released: every slot stays busy."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+
+    async def deliver(self, delivery: Delivery) -> Outcome:
+        await self.release.wait()
+        return Outcome(True)
+
+
 def _outbox(store: Any, peers: Any, concurrency: int) -> Outbox:
     outbox = Outbox(Settings(), store, None, peers, None, concurrency=concurrency)  # type: ignore[arg-type]
     outbox._listener = object()  # type: ignore[assignment]  # as if listening
@@ -104,19 +115,19 @@ async def test_freed_slots_take_claimed_rows_while_the_next_claim_runs() -> None
         await asyncio.gather(run, return_exceptions=True)
 
 
-async def test_claims_ask_for_four_slot_fulls_ahead() -> None:
-    store, peers = ClaimsOnCue(first=0), QuickPeers()
-    store.answer.set()
+async def test_an_idle_outbox_claims_two_slot_fulls_then_eight_ahead() -> None:
+    store, peers = ClaimsOnCue(first=16), SlowPeers()
     outbox = _outbox(store, peers, concurrency=8)
     run = asyncio.create_task(outbox._run())
     try:
-        for _ in range(50):
-            if store.asked:
-                break
-            await asyncio.sleep(0)
-        assert store.asked[0] == 32
+        await asyncio.wait_for(store.waiting.wait(), 5)
+        # Nothing was under way: two slot-fulls, so sending starts soon. Then, with eight
+        # sending and eight queued, enough to fill eight slot-fulls.
+        assert store.asked == [16, 56]
     finally:
         outbox._stopping = True
+        store.answer.set()
+        peers.release.set()
         run.cancel()
         await asyncio.gather(run, return_exceptions=True)
 

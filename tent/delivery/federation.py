@@ -115,8 +115,9 @@ class Federation:
         self.discovery = Discovery(self.http)
         self.proxy = Proxy(self.http, self.discovery, store, posts, settings.entity)
         self._locks: dict[str, asyncio.Lock] = {}
-        # A post fanned out to many peers is read and rendered once, not once per peer.
-        self._bodies: dict[tuple[str, str, str], tuple[dict[str, Any], bytes] | None] = {}
+        # A post fanned out to many peers is read and rendered once, not once per peer: the
+        # first sends of a fan-out start together, so they share one read in flight (D-91).
+        self._bodies: dict[tuple[str, str, str], asyncio.Task[tuple[dict[str, Any], bytes] | None]] = {}
 
     async def close(self) -> None:
         await self.http.close()
@@ -326,15 +327,23 @@ class Federation:
 
     async def _version(self, delivery: Delivery) -> tuple[dict[str, Any], bytes] | None:
         key = (delivery.post_entity, delivery.post_id, delivery.version_id)
-        if key in self._bodies:
-            return self._bodies[key]
+        loading = self._bodies.get(key)
+        if loading is None:
+            if len(self._bodies) >= 64:
+                self._bodies.pop(next(iter(self._bodies)))
+            loading = self._bodies[key] = asyncio.create_task(self._load_version(key))
+            loading.add_done_callback(lambda task: self._keep_found(key, task))
+        return await asyncio.shield(loading)  # one waiter cancelled leaves the read to the others
+
+    async def _load_version(self, key: tuple[str, str, str]) -> tuple[dict[str, Any], bytes] | None:
         post = await self.posts.get(*key)
-        found = (post, notification_body(post)) if post is not None else None
-        if len(self._bodies) >= 64:
-            self._bodies.pop(next(iter(self._bodies)))
-        if found is not None:  # a missing version is not remembered: it may be a replica lag
-            self._bodies[key] = found
-        return found
+        return (post, notification_body(post)) if post is not None else None
+
+    def _keep_found(self, key: tuple[str, str, str], task: asyncio.Task[Any]) -> None:
+        """A failed read, or a missing version (it may be a replica lag), is not remembered."""
+        failed = task.cancelled() or task.exception() is not None or task.result() is None
+        if failed and self._bodies.get(key) is task:
+            del self._bodies[key]
 
     def forget_bodies(self) -> None:
         """A deletion may remove a cached version: deleted posts are not sent."""
