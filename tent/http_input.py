@@ -10,6 +10,7 @@ into a 400 and an oversized one into a 413. Values are checked with the pure rul
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
 from collections.abc import Iterator
@@ -71,7 +72,9 @@ def _check_query(raw_query: str) -> None:
         _decoded(f"query parameter {name[:64]!r}", raw_value, plus=True)
 
 
+@functools.lru_cache(maxsize=256)
 def _check_host(host: str) -> None:
+    """Remembered when it passes (a refusal raises, and is not): every request asks again."""
     m = _SIMPLE_HOST.match(host)
     if m and (not m.group(1) or int(m.group(1)) <= 65535):
         return  # a name or IPv4 address with an ordinary port: nothing to parse

@@ -10,6 +10,7 @@ Every walk here is iterative: its cost is bounded by the input's size, never its
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -61,9 +62,11 @@ def check_text(name: str, value: str, *, max_len: int | None = None) -> str:
     return value
 
 
+@functools.lru_cache(maxsize=1024)
 def is_url(value: str) -> bool:
     """An absolute URL with a host that urllib can take apart: an unclosed IPv6 literal or
-    a port out of range makes later code raise, so such URLs are refused where they arrive."""
+    a port out of range makes later code raise, so such URLs are refused where they arrive.
+    Remembered: every request for one of a few entities' posts asks again."""
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 (parsing the port is the check: it raises when out of range)

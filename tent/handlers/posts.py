@@ -144,7 +144,8 @@ _ATTACHMENT_PATH = re.compile(r"^(?P<entity>.+)/(?P<post>[^/]+)/attachments/(?P<
 
 async def get_post(request: web.Request) -> web.Response:
     prefix = settings_of(request).path_prefix + "/posts/"
-    m = _ATTACHMENT_PATH.match(request.raw_path.split("?", 1)[0][len(prefix) :])
+    path = request.raw_path.split("?", 1)[0][len(prefix) :]
+    m = _ATTACHMENT_PATH.match(path) if "/attachments/" in path else None
     if m and "://" in unquote_plus(m["entity"]):
         return await attachments.post_attachment(
             request, unquote_plus(m["entity"]), unquote_plus(m["post"]), unquote_plus(m["name"])
