@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from tent.core.beacon import check_turf
 from tent.core.entities import check_entity
@@ -134,6 +135,12 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 
+@functools.lru_cache(maxsize=16)
+def _split(entity: str) -> SplitResult:
+    """The entity URL taken apart once: every request asks for its host, port and path."""
+    return urlsplit(entity)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     entity: str = ""
@@ -188,12 +195,12 @@ class Settings:
 
     @property
     def path_prefix(self) -> str:
-        return urlsplit(self.entity).path.rstrip("/")
+        return _split(self.entity).path.rstrip("/")
 
     @property
     def public_host(self) -> str:
         """Host the clients sign Hawk requests for (the entity's, not the bind address)."""
-        return (urlsplit(self.entity).hostname or "").lower()
+        return (_split(self.entity).hostname or "").lower()
 
     @property
     def turfs(self) -> tuple[str, ...]:
@@ -207,7 +214,7 @@ class Settings:
 
     @property
     def public_port(self) -> int:
-        parts = urlsplit(self.entity)
+        parts = _split(self.entity)
         return parts.port or (443 if parts.scheme == "https" else 80)
 
     def replace(self, **changes: Any) -> Settings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -30,13 +31,20 @@ class MediaType:
 def parse_media_type(value: str | None) -> MediaType:
     if not value:
         return MediaType("", {})
+    mime, params = _parse_media_type(value)
+    return MediaType(mime, dict(params))  # a dict of its own: callers may change it
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_media_type(value: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """Remembered: clients send the same few Content-Type and Accept values every time."""
     mime, _, rest = value.partition(";")
     params: dict[str, str] = {}
     for name, raw in _PARAM_RE.findall(";" + rest):
         if raw.startswith('"'):
             raw = re.sub(r"\\(.)", r"\1", raw[1:-1])
         params[name.lower()] = raw
-    return MediaType(mime.strip().lower(), params)
+    return mime.strip().lower(), tuple(params.items())
 
 
 def post_media_type(post_type: str, rel: str | None = None) -> str:

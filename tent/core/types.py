@@ -7,6 +7,7 @@ that base and version (decision D-08: base *and* version, as tentd's SQL does).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
@@ -42,6 +43,12 @@ def parse_type(value: object) -> PostType | None:
     """Parse a type URI; None when it is not one (no scheme/host, or no `/v<n>`)."""
     if not isinstance(value, str) or not value:
         return None
+    return _parse_type(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_type(value: str) -> PostType | None:
+    """Remembered: a server sees few types, each in every request that names it."""
     m = _TYPE_RE.match(value)
     if not m:
         return None
