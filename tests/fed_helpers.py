@@ -10,9 +10,30 @@ from urllib.parse import quote
 from aiohttp import web
 
 from tent.core.types import base_version
+from tent.store.federation import Delivery
 from tests.conftest import POST_MT, Tent
 
 SUBSCRIPTION = "https://tent.io/types/subscription/v0#"
+
+
+def delivery_row(n: int, version: str = "v1") -> Delivery:
+    """An outbox row of our post `post` for peer n, as a claim returns it."""
+    return Delivery(
+        id=n,
+        kind="entity",
+        target=f"https://peer{n}.example",
+        post_entity="https://me.example",
+        post_id="post",
+        version_id=version,
+        mentioned=False,
+        state="pending",
+        attempts=1,
+        next_attempt_at=0,
+        created_at=0,
+        delivered_at=None,
+        last_error=None,
+        reported=False,
+    )
 
 
 async def eventually(check, timeout: float = 15.0, interval: float = 0.02) -> Any:

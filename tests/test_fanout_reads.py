@@ -14,7 +14,7 @@ import pytest
 from tent.auth.hawk import Credentials
 from tent.config import Settings
 from tent.delivery.federation import Federation
-from tent.store.federation import Delivery
+from tests.fed_helpers import delivery_row
 
 POST = {
     "id": "post",
@@ -39,25 +39,6 @@ class ReadsOnCue:
         return self.found
 
 
-def _delivery(n: int, version: str = "v1") -> Delivery:
-    return Delivery(
-        id=n,
-        kind="entity",
-        target=f"https://peer{n}.example",
-        post_entity="https://me.example",
-        post_id="post",
-        version_id=version,
-        mentioned=False,
-        state="pending",
-        attempts=1,
-        next_attempt_at=0,
-        created_at=0,
-        delivered_at=None,
-        last_error=None,
-        reported=False,
-    )
-
-
 @pytest.fixture
 async def posts() -> ReadsOnCue:
     return ReadsOnCue()
@@ -73,21 +54,21 @@ async def federation(posts: ReadsOnCue) -> AsyncIterator[Federation]:
 async def test_sends_of_one_version_started_together_read_it_once(
     federation: Federation, posts: ReadsOnCue
 ) -> None:
-    waiting = [asyncio.create_task(federation._version(_delivery(n))) for n in range(20)]
+    waiting = [asyncio.create_task(federation._version(delivery_row(n))) for n in range(20)]
     await asyncio.sleep(0)
     posts.answer.set()
     found = await asyncio.gather(*waiting)
     assert posts.reads == 1
     assert all(f is not None and f[0]["id"] == "post" for f in found)
-    assert await federation._version(_delivery(21)) is found[0]  # and later sends too
+    assert await federation._version(delivery_row(21)) is found[0]  # and later sends too
     assert posts.reads == 1
 
 
 async def test_a_cancelled_send_leaves_the_shared_read_to_the_others(
     federation: Federation, posts: ReadsOnCue
 ) -> None:
-    first = asyncio.create_task(federation._version(_delivery(1)))
-    second = asyncio.create_task(federation._version(_delivery(2)))
+    first = asyncio.create_task(federation._version(delivery_row(1)))
+    second = asyncio.create_task(federation._version(delivery_row(2)))
     await asyncio.sleep(0)
     first.cancel()
     posts.answer.set()
@@ -99,16 +80,16 @@ async def test_a_cancelled_send_leaves_the_shared_read_to_the_others(
 async def test_a_missing_version_is_read_again_next_time(federation: Federation, posts: ReadsOnCue) -> None:
     posts.found = None
     posts.answer.set()
-    assert await federation._version(_delivery(1)) is None
+    assert await federation._version(delivery_row(1)) is None
     posts.found = POST
-    found = await federation._version(_delivery(2))
+    found = await federation._version(delivery_row(2))
     assert found is not None and found[0]["id"] == "post"
     assert posts.reads == 2
 
 
 async def test_a_forgotten_version_is_read_again(federation: Federation, posts: ReadsOnCue) -> None:
     posts.answer.set()
-    await federation._version(_delivery(1))
+    await federation._version(delivery_row(1))
     federation.forget_bodies()  # a deletion happened
-    await federation._version(_delivery(2))
+    await federation._version(delivery_row(2))
     assert posts.reads == 2

@@ -22,25 +22,7 @@ from tent.delivery.outbox import Outbox
 from tent.store.changes import Changes
 from tent.store.db import Database, create_pool
 from tent.store.federation import Delivery, FederationStore
-
-
-def _delivery(n: int) -> Delivery:
-    return Delivery(
-        id=n,
-        kind="entity",
-        target=f"https://peer{n}.example",
-        post_entity="https://me.example",
-        post_id="post",
-        version_id="v1",
-        mentioned=False,
-        state="pending",
-        attempts=1,
-        next_attempt_at=0,
-        created_at=0,
-        delivered_at=None,
-        last_error=None,
-        reported=False,
-    )
+from tests.fed_helpers import delivery_row
 
 
 class ClaimsOnCue:
@@ -55,7 +37,7 @@ class ClaimsOnCue:
     async def claim(self, now: int, lease_ms: int, limit: int, worker: int) -> list[Delivery]:
         self.asked.append(limit)
         if len(self.asked) == 1:
-            return [_delivery(n) for n in range(self.first)]
+            return [delivery_row(n) for n in range(self.first)]
         self.waiting.set()
         await self.answer.wait()
         return []
