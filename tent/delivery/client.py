@@ -124,6 +124,18 @@ class HttpClient:
             self._hosts[host] = known
         return known
 
+    @staticmethod
+    def _redirect(
+        resp: aiohttp.ClientResponse, url: str, method: str, data: bytes | None
+    ) -> tuple[str, str, bytes | None] | None:
+        """The next hop of a redirect (its URL, method and body), or None if `resp` is no
+        redirect."""
+        if resp.status not in (301, 302, 303, 307, 308) or "Location" not in resp.headers:
+            return None
+        if resp.status == 303:
+            method, data = "GET", None
+        return urljoin(url, resp.headers["Location"]), method, data
+
     @asynccontextmanager
     async def open(
         self,
@@ -143,17 +155,11 @@ class HttpClient:
             async with self.session.request(
                 method, target, headers=headers, data=data, allow_redirects=False, timeout=timeout
             ) as resp:
-                if (
-                    follow_redirects
-                    and resp.status in (301, 302, 303, 307, 308)
-                    and "Location" in resp.headers
-                ):
-                    url = urljoin(url, resp.headers["Location"])
-                    if resp.status == 303:
-                        method, data = "GET", None
-                    continue
-                yield resp, url
-                return
+                hop = self._redirect(resp, url, method, data) if follow_redirects else None
+                if hop is None:
+                    yield resp, url
+                    return
+                url, method, data = hop
         raise RequestRefused(f"too many redirects from {url}")
 
     async def request(
@@ -166,15 +172,27 @@ class HttpClient:
         max_bytes: int = MAX_RESPONSE_BYTES,
         follow_redirects: bool = True,
     ) -> Response:
-        """One request, its body read whole (up to `max_bytes`)."""
-        async with self.open(
-            method, url, headers=headers, data=data, follow_redirects=follow_redirects
-        ) as (resp, url):
-            if resp.content_length is not None and resp.content_length <= max_bytes:
-                return Response(resp.status, resp.headers, await resp.read(), url)
-            body = bytearray()  # no length, or too long: read no more than the limit
-            async for chunk in resp.content.iter_chunked(64 * 1024):
-                body += chunk
-                if len(body) > max_bytes:
-                    raise RequestRefused(f"response from {url} larger than {max_bytes} bytes")
-            return Response(resp.status, resp.headers, bytes(body), url)
+        """One request, its body read whole (up to `max_bytes`). The hops are walked here
+        rather than through `open`: a fan-out makes thousands of these, and the generator
+        behind `open` cost ~15 µs of CPU per request, an eighth of the client's (D-92)."""
+        for _ in range(MAX_REDIRECTS + 1):
+            target = self.check_url(url)
+            async with self.session.request(
+                method, target, headers=headers, data=data, allow_redirects=False, timeout=self.timeout
+            ) as resp:
+                hop = self._redirect(resp, url, method, data) if follow_redirects else None
+                if hop is None:
+                    return Response(resp.status, resp.headers, await _read(resp, url, max_bytes), url)
+                url, method, data = hop
+        raise RequestRefused(f"too many redirects from {url}")
+
+
+async def _read(resp: aiohttp.ClientResponse, url: str, max_bytes: int) -> bytes:
+    if resp.content_length is not None and resp.content_length <= max_bytes:
+        return await resp.read()
+    body = bytearray()  # no length, or too long: read no more than the limit
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > max_bytes:
+            raise RequestRefused(f"response from {url} larger than {max_bytes} bytes")
+    return bytes(body)

@@ -333,6 +333,8 @@ class Federation:
                 self._bodies.pop(next(iter(self._bodies)))
             loading = self._bodies[key] = asyncio.create_task(self._load_version(key))
             loading.add_done_callback(lambda task: self._keep_found(key, task))
+        elif loading.done() and not loading.cancelled() and loading.exception() is None:
+            return loading.result()  # the usual case in a fan-out: no shield to build and wait on
         return await asyncio.shield(loading)  # one waiter cancelled leaves the read to the others
 
     async def _load_version(self, key: tuple[str, str, str]) -> tuple[dict[str, Any], bytes] | None:
