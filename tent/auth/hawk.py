@@ -420,8 +420,10 @@ def sign_request(
     """
     uri, host, port = _url_parts(url)
     ts = int(time.time()) if ts is None else ts
-    nonce = secrets.token_urlsafe(9) if nonce is None else nonce
-    _check_header_value("nonce", nonce)
+    if nonce is None:
+        nonce = secrets.token_urlsafe(9)  # URL-safe base64: always a valid header value
+    else:
+        _check_header_value("nonce", nonce)
     if app is not None:
         _check_header_value("app", app)
     payload_hash = None

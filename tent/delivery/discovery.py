@@ -33,6 +33,8 @@ class DiscoveryFailed(Exception):
 def servers(meta: dict[str, Any]) -> list[dict[str, Any]]:
     """Servers in the order to try them: preference, then random among equals."""
     listed = [s for s in (meta.get("content") or {}).get("servers") or [] if isinstance(s, dict)]
+    if len(listed) < 2:
+        return listed  # nothing to order: the usual case, asked once per delivery
     random.shuffle(listed)
     return sorted(listed, key=lambda s: s.get("preference", 0) if isinstance(s.get("preference"), int) else 0)
 

@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -78,8 +79,14 @@ def expand(template: str, **values: str) -> str:
     """RFC 6570 level 1, as the meta post's templates are: each `{var}` becomes its value
     with everything but unreserved characters percent-encoded."""
     for name, value in values.items():
-        template = template.replace("{" + name + "}", quote(value, safe=""))
+        template = template.replace("{" + name + "}", _quoted(value))
     return template
+
+
+@lru_cache(maxsize=1024)
+def _quoted(value: str) -> str:
+    """A fan-out expands the same entity and post id for every peer."""
+    return quote(value, safe="")
 
 
 def endpoint_urls(meta: dict[str, Any], endpoint: str, **values: str) -> list[str]:
