@@ -78,3 +78,17 @@ async def test_a_304_and_a_post_attachment_redirect_are_signed(
 async def test_json_responses_carry_a_signed_hash_of_their_body(tent: Tent) -> None:
     resp, _ = await _signed(tent, "GET", "/posts")
     assert resp.status == 200 and 'hash="' in resp.headers["Server-Authorization"]
+
+
+async def test_a_signed_feed_answer_hashes_its_body_once_for_etag_and_signature(tent: Tent) -> None:
+    """The ETag of a JSON answer is its payload hash, and Server-Authorization carries the
+    same hash (D-93); mohawk checks it against the body, untrusted content refused."""
+    await tent.create("https://tent.io/types/status/v0#", {"text": "hashed once"})
+    url = tent.base + "/posts?limit=5"
+    hawk = sender(tent.client.creds, "GET", url, app=tent.owner["app_id"])
+    resp = await tent.session.get(URL(url, encoded=True), headers={"Authorization": hawk.request_header})
+    body = await resp.read()
+    assert resp.status == 200
+    signature = resp.headers["Server-Authorization"]
+    hawk.accept_response(signature, content=body, content_type=resp.headers["Content-Type"])
+    assert f'hash="{resp.headers["ETag"].strip(chr(34))}"' in signature

@@ -38,6 +38,7 @@ __all__ = [
     "invalid_hash",
     "make_bewit",
     "parse_authorization",
+    "payload_hash",
     "sign_request",
     "sign_response",
     "strip_bewit",
@@ -202,7 +203,7 @@ def invalid_hash() -> HawkError:
     return _fail("Invalid hash")
 
 
-def _payload_hash(content: bytes | None, content_type: str | None, algorithm: str = "sha256") -> str:
+def payload_hash(content: bytes | None, content_type: str | None, algorithm: str = "sha256") -> str:
     """§4.5: hash of ``hawk.1.payload``, the bare lower-cased mime type and the body bytes."""
     # Computed here rather than by mohawk, whose version pretty-prints the whole body for a
     # debug message on every call (most of a feed request's CPU time, measured).
@@ -328,7 +329,7 @@ def verify_request(
     if (
         auth.hash is not None
         and not hash_checked_later
-        and not _same(_payload_hash(content, content_type, creds.algorithm), auth.hash)
+        and not _same(payload_hash(content, content_type, creds.algorithm), auth.hash)
     ):
         raise invalid_hash()
     expected = _mac(
@@ -359,14 +360,18 @@ def sign_response(
     port: int,
     content: bytes | None,
     content_type: str | None,
+    content_hash: str | None = None,
 ) -> str:
     """The ``Server-Authorization`` value for a response to an accepted request (§4.8, D-34).
 
     The MAC reuses the request's ts, nonce, method, URI, host, port, app and dlg with the
     response's own payload hash, so the client knows the answer belongs to its request. The
     hash is left out for an empty body (HEAD, 304), as the documentation's examples do.
+    `content_hash`: that hash, when the caller already computed it with ``payload_hash``.
     """
-    response_hash = _payload_hash(content, content_type, creds.algorithm) if content else None
+    response_hash = None
+    if content:
+        response_hash = content_hash or payload_hash(content, content_type, creds.algorithm)
     mac = _mac(
         "response",
         creds,
@@ -426,9 +431,9 @@ def sign_request(
         _check_header_value("nonce", nonce)
     if app is not None:
         _check_header_value("app", app)
-    payload_hash = None
+    body_hash = None
     if include_hash and content is not None:
-        payload_hash = _payload_hash(content, content_type, creds.algorithm)
+        body_hash = payload_hash(content, content_type, creds.algorithm)
     mac = _mac(
         "header",
         creds,
@@ -438,14 +443,14 @@ def sign_request(
         uri=uri,
         host=host,
         port=port,
-        hash=payload_hash,
+        hash=body_hash,
         ext=None,
         app=app,
         dlg=None,
     )
     parts = [f'id="{creds.id}"', f'ts="{ts}"', f'nonce="{nonce}"']
-    if payload_hash:
-        parts.append(f'hash="{payload_hash}"')
+    if body_hash:
+        parts.append(f'hash="{body_hash}"')
     parts.append(f'mac="{mac}"')
     if app:
         parts.append(f'app="{app}"')
@@ -479,7 +484,7 @@ def verify_response(
         return False
     response_hash = attrs.get("hash") or None
     if response_hash is not None and not _same(
-        _payload_hash(content, content_type, creds.algorithm), response_hash
+        payload_hash(content, content_type, creds.algorithm), response_hash
     ):
         return False
     expected = _mac(

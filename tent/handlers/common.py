@@ -3,8 +3,6 @@ and the typed application keys handlers read their collaborators from (all of th
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from typing import Any
 from urllib.parse import quote, unquote_plus
 
@@ -13,7 +11,7 @@ import uritemplate
 from aiohttp import web
 
 from tent.auth.authenticator import Authenticator
-from tent.auth.hawk import Credentials
+from tent.auth.hawk import Credentials, payload_hash
 from tent.config import Settings
 from tent.core.errors import NotFound
 from tent.core.input_safety import bounded_int, is_url
@@ -76,9 +74,17 @@ def principal_of(request: web.Request) -> Principal:
     return request.get(PRINCIPAL, ANONYMOUS)
 
 
-def etag_for(body: bytes) -> str:
-    digest = hashlib.sha256(body).digest()
-    return '"' + base64.urlsafe_b64encode(digest).rstrip(b"=").decode() + '"'
+# The Hawk payload hash of a JSON body, kept on the request: the ETag is made of it, and the
+# Server-Authorization of a Hawk-signed request (SHA-256 credentials) reuses it (D-93).
+BODY_HASH = web.RequestKey("body_hash", tuple)
+
+
+def json_etag(request: web.Request, body: bytes, content_type: str) -> str:
+    """A strong ETag for a JSON body: its SHA-256 payload hash (§4.5), which also covers the
+    media type, so one body served under two media types gets two validators."""
+    digest = payload_hash(body, content_type)
+    request[BODY_HASH] = (body, content_type, digest)
+    return '"' + digest + '"'
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:
@@ -105,7 +111,7 @@ def json_response(
     if vary_accept:
         out["Vary"] = "Accept"
     if request.method in ("GET", "HEAD") and status == 200:
-        etag = etag_for(body)
+        etag = json_etag(request, body, content_type)
         out["ETag"] = etag
         if _etag_matches(request.headers.get("If-None-Match"), etag):
             return web.Response(status=304, headers=out)

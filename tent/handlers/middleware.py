@@ -15,7 +15,7 @@ from tent.auth.hawk import HawkError, sign_response
 from tent.auth.payload import check_before_handler
 from tent.core.errors import TentError
 from tent.core.media import ERROR
-from tent.handlers.common import AUTHENTICATOR, PRINCIPAL, is_without_hawk, settings_of
+from tent.handlers.common import AUTHENTICATOR, BODY_HASH, PRINCIPAL, is_without_hawk, settings_of
 from tent.http_input import check_head
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,12 @@ async def sign(request: web.Request, response: web.StreamResponse) -> None:
     if isinstance(body, bytes | bytearray) and body and request.method != "HEAD" and response.status != 304:
         content = bytes(body)
     settings = settings_of(request)
+    content_type = response.headers.get("Content-Type") if content else None
+    known = request.get(BODY_HASH)
+    content_hash = None
+    reusable = known is not None and known[0] is body and known[1] == content_type
+    if reusable and context.credentials.algorithm == "sha256":
+        content_hash = known[2]  # the ETag's hash: the body is not hashed twice (D-93)
     response.headers["Server-Authorization"] = sign_response(
         context.auth,
         context.credentials,
@@ -84,5 +90,6 @@ async def sign(request: web.Request, response: web.StreamResponse) -> None:
         host=settings.public_host,
         port=settings.public_port,
         content=content,
-        content_type=response.headers.get("Content-Type") if content else None,
+        content_type=content_type,
+        content_hash=content_hash,
     )
