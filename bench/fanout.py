@@ -481,19 +481,44 @@ def bench(args: argparse.Namespace, workdir: Path, cleanups: list[Callable[[], o
     # More rounds (a fresh post each time) against the same peers: one fan-out of 1,000 takes
     # a few tenths of a second, so a single round is at the mercy of the machine's noise.
     rounds = [(ours_result["deliveries_per_s"], floor_result["deliveries_per_s"])]
+    # Each round's timeline, in seconds from the POST (ours) or the start (floor): where a slow
+    # round lost its time.
+    timelines = [
+        (
+            (ours_result["post_answered_s"], ours_result["first_arrival_s"], ours_result["last_arrival_s"]),
+            (floor_result["first_arrival_s"], floor_result["last_arrival_s"]),
+        )
+    ]
     for _ in range(args.rounds - 1):
         receiver_reset(receiver.base_url)
-        posted_at, _answered, extra = post_status(new_post, owner)
-        last = wait_all(receiver.base_url, args.peers, posted_at, [ours, receiver], dsn)["last"]
+        posted_at, answered_at, extra = post_status(new_post, owner)
+        brief = wait_all(receiver.base_url, args.peers, posted_at, [ours, receiver], dsn)
+        last = brief["last"]
         got = receiver_stats(receiver.base_url, brief=True)["count"]
         if got < args.peers or not last:
             missing = missing or [0]
         ours_rate = args.peers / (last - posted_at) if last else 0.0
         receiver_reset(receiver.base_url)
         extra_floor = run_floor(recv_port, args.peers, extra)
+        fbrief = receiver_stats(receiver.base_url, brief=True)
         rounds.append((ours_rate, args.peers / (extra_floor["end"] - extra_floor["start"])))
+        timelines.append(
+            (
+                (
+                    round(answered_at - posted_at, 4),
+                    round(brief["first"] - posted_at, 4) if brief["first"] else None,
+                    round(last - posted_at, 4) if last else None,
+                ),
+                (
+                    round(fbrief["first"] - extra_floor["start"], 4) if fbrief["first"] else None,
+                    round(fbrief["last"] - extra_floor["start"], 4) if fbrief["last"] else None,
+                ),
+            )
+        )
     ours_result["rounds_deliveries_per_s"] = [round(r[0], 1) for r in rounds]
     floor_result["rounds_deliveries_per_s"] = [round(r[1], 1) for r in rounds]
+    ours_result["rounds_post_first_last_s"] = [t[0] for t in timelines]
+    floor_result["rounds_first_last_s"] = [t[1] for t in timelines]
     ours_result["deliveries_per_s"] = round(statistics.median(r[0] for r in rounds), 1)
     floor_result["deliveries_per_s"] = round(statistics.median(r[1] for r in rounds), 1)
 
@@ -545,6 +570,14 @@ def report(
             f"medians of {len(ours['rounds_deliveries_per_s'])} rounds; ours "
             f"{ours['rounds_deliveries_per_s']}, floor {floor['rounds_deliveries_per_s']}"
         )
+        print("each round, ours POST answered / first / last arrival s; floor first / last s:")
+        for (answered, first, last), (ffirst, flast) in zip(
+            ours["rounds_post_first_last_s"], floor["rounds_first_last_s"], strict=True
+        ):
+            print(
+                f"  ours {answered:.3f} / {first or 0:.3f} / {last or 0:.3f}"
+                f"   floor {ffirst or 0:.3f} / {flast or 0:.3f}"
+            )
     print(f"duplicates: {ours['duplicates']} (at-least-once), missing: {ours['missing']}")
     print_profile("tent serve during the fan-out", profile)
     return {
