@@ -114,6 +114,56 @@ async def test_an_idle_outbox_claims_two_slot_fulls_then_eight_ahead() -> None:
         await asyncio.gather(run, return_exceptions=True)
 
 
+class ShortClaims:
+    """Answers every claim with fewer rows than asked for, and counts the claims."""
+
+    def __init__(self) -> None:
+        self.asked: list[int] = []
+
+    async def claim(self, now: int, lease_ms: int, limit: int, worker: int) -> list[Delivery]:
+        self.asked.append(limit)
+        return [delivery_row(len(self.asked))] if len(self.asked) == 1 else []
+
+    async def next_due(self) -> int | None:
+        return None
+
+    async def delivered(self, ids: list[int], now: int) -> None:
+        pass
+
+
+async def test_after_a_short_claim_successes_do_not_claim_again_until_something_changes() -> None:
+    """A claim that came back short took everything claimable: the sends finishing do not
+    make the outbox read every pending row again to find nothing (D-94)."""
+    store, peers = ShortClaims(), QuickPeers()
+    outbox = _outbox(store, peers, concurrency=8)
+    run = asyncio.create_task(outbox._run())
+    try:
+        while not peers.sent:
+            await asyncio.sleep(0)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert store.asked == [16]
+        outbox.wake.set()  # a NOTIFY: new rows may be claimable
+        while len(store.asked) < 2:
+            await asyncio.sleep(0)
+        assert store.asked == [16, 16]
+    finally:
+        outbox._stopping = True
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
+
+
+@pytest.mark.parametrize("has_next", [True, False])
+async def test_recording_a_success_wakes_the_claimer_only_if_it_frees_a_next_row(has_next: bool) -> None:
+    store = ShortClaims()
+    outbox = _outbox(store, QuickPeers(), concurrency=8)
+    row = delivery_row(1)
+    row.has_next = has_next
+    await outbox._record(row, Outcome(True))
+    await outbox._flush()
+    assert outbox.wake.is_set() is has_next
+
+
 # -- the claim query, on PostgreSQL ------------------------------------------------------
 
 
@@ -190,3 +240,15 @@ async def test_two_workers_claiming_at_once_never_take_the_same_row(dsn: str) ->
         await asyncio.gather(*(drain(store, w) for store, w in ((one, 1), (two, 2)) for _ in range(3)))
     every = taken[1] + taken[2]
     assert len(every) == len(set(every)) == 300
+
+
+async def test_a_claimed_row_says_whether_its_recipient_has_another_waiting(
+    federation_store: FederationStore,
+) -> None:
+    await _enqueue(federation_store, 1, ["https://a.example", "https://b.example"])
+    await _enqueue(federation_store, 2, ["https://a.example"])
+    claimed = await federation_store.claim(2_000, 60_000, 10, worker=1)
+    assert sorted((d.target, d.has_next) for d in claimed) == [
+        ("https://a.example", True),
+        ("https://b.example", False),
+    ]

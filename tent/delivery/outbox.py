@@ -100,6 +100,7 @@ class Outbox:
         self._task: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._delivered: list[int] = []  # recorded in batches: one UPDATE for many sends
+        self._unblocks = False  # a row in `_delivered` has another of its recipient's behind it
         self._to_flush = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
         self._lost_listener: asyncpg.Connection | None = None
@@ -241,8 +242,12 @@ class Outbox:
             batch = await self.store.claim(now_ms(), LEASE_MS, want, self.worker)
             self.queue.extend(batch)
             self._start_queued()
-            if batch:
-                return len(batch)
+            if len(batch) < want:
+                # Everything claimable is claimed: claiming again before something changes (a
+                # NOTIFY, an outcome that frees a recipient's next row, a due retry) would
+                # read every pending row to find nothing (D-94).
+                return 0
+            return len(batch)
         if self.queue:  # claimed enough for now: go on once the sends have taken most of it
             self.running_low.clear()
             await self.running_low.wait()
@@ -266,12 +271,15 @@ class Outbox:
         if not self._delivered:
             return
         batch, self._delivered = self._delivered, []
+        unblocks, self._unblocks = self._unblocks, False
         try:
             await self.store.delivered(batch, now_ms())
         except BaseException:
             self._delivered[:0] = batch
+            self._unblocks = self._unblocks or unblocks
             raise
-        self.wake.set()
+        if unblocks:  # a recipient's next row is its head now: claimable
+            self.wake.set()
 
     async def _wait(self) -> None:
         due = await self.store.next_due()
@@ -293,7 +301,8 @@ class Outbox:
             log.warning("outbox: outcome of delivery %d not recorded (%s); tried again", delivery.id, exc)
         except Exception:
             log.exception("cannot record the outcome of delivery %d", delivery.id)
-        self.wake.set()  # the recipient's next post may now be claimable
+        if not outcome.ok:  # a new retry time or a failed head: the next claim may differ
+            self.wake.set()  # (a success wakes the claimer once it is recorded: `_flush`)
 
     async def _record(self, d: Delivery, outcome: Outcome) -> None:
         now = now_ms()
@@ -301,6 +310,7 @@ class Outbox:
             self.on_attempt("delivered" if outcome.ok else outcome.reason or "delivery_failed")
         if outcome.ok:
             self._delivered.append(d.id)
+            self._unblocks = self._unblocks or d.has_next
             self._to_flush.set()
             log.debug("delivered %s/%s to %s %s", d.post_entity, d.post_id, d.kind, d.target)
             return

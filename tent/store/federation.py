@@ -52,10 +52,13 @@ class Delivery:
     delivered_at: int | None
     last_error: str | None
     reported: bool
+    # Another pending row of the same recipient waited behind this one when it was claimed:
+    # only then can its success make a row claimable. True when not known (rows read otherwise).
+    has_next: bool = True
 
     @classmethod
     def _from_row(cls, row: asyncpg.Record) -> Delivery:
-        return cls(**{k: row[k] for k in cls.__slots__})  # type: ignore[arg-type]
+        return cls(**{k: row[k] for k in _COLUMN_NAMES}, has_next=row.get("has_next", True))
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -76,6 +79,7 @@ _DELIVERY_COLUMNS = (
     "id, kind, target, post_entity, post_id, version_id, mentioned, state, attempts, "
     "next_attempt_at, created_at, delivered_at, last_error, reported"
 )
+_COLUMN_NAMES = tuple(_DELIVERY_COLUMNS.split(", "))
 
 
 RELATIONSHIP_CACHE_SECONDS = 5.0
@@ -278,7 +282,11 @@ class FederationStore:
         way, by primary key only: its re-checked conditions are written so that no index
         serves them (`|| ''`, `+ 0`), else the planner, misled by the same statistics, scanned
         every due row against every locked one (120,000 comparisons, 21 of the first claim's
-        24 ms, at 1,000 peers) (D-92)."""
+        24 ms, at 1,000 peers) (D-92).
+
+        Each claimed row says whether another row of its recipient waits behind it
+        (`has_next`, one probe of the queue index per row): only the success of such a row
+        can make another claimable, so only then does the outbox claim again (D-94)."""
         generation = self.changes.generation
         rows = await self.db.conn.fetch(
             "WITH heads AS ("
@@ -297,7 +305,9 @@ class FederationStore:
             " AND state || '' = 'pending' AND next_attempt_at + 0 <= $1"
             f" RETURNING {_DELIVERY_COLUMNS})"
             " SELECT c.*, r.entity AS r_entity, r.our_post_id, r.our_credentials_id,"
-            " r.remote_credentials, r.remote_meta, r.active"
+            " r.remote_credentials, r.remote_meta, r.active,"
+            " EXISTS (SELECT 1 FROM deliveries n WHERE n.state = 'pending' AND n.kind = c.kind"
+            "   AND n.target = c.target AND n.id > c.id) AS has_next"
             " FROM claimed c LEFT JOIN relationships r ON c.kind = 'entity' AND r.entity = c.target"
             " AND r.active",
             now,
