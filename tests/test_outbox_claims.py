@@ -252,3 +252,18 @@ async def test_a_claimed_row_says_whether_its_recipient_has_another_waiting(
         ("https://a.example", True),
         ("https://b.example", False),
     ]
+
+
+async def test_rows_queued_behind_a_head_waiting_for_its_retry_are_not_due_before_it(
+    federation_store: FederationStore,
+) -> None:
+    """A peer that is down, with two more posts queued behind the one being retried: the
+    outbox is next due when that retry is, not at once over and over (D-95)."""
+    await _enqueue(federation_store, 1, ["https://down.example", "https://up.example"])
+    await _enqueue(federation_store, 2, ["https://down.example"])
+    await _enqueue(federation_store, 3, ["https://down.example"])
+    claimed = await federation_store.claim(2_000, 60_000, 10, worker=1)
+    up, down = sorted(claimed, key=lambda d: d.target != "https://up.example")
+    await federation_store.delivered([up.id], 2_100)
+    await federation_store.retry_later(down.id, 90_000, "unreachable: refused", False)
+    assert await federation_store.next_due() == 90_000

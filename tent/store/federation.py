@@ -354,8 +354,13 @@ class FederationStore:
         return int(status.rsplit(" ", 1)[-1])
 
     async def next_due(self) -> int | None:
+        """When time alone can next make a row claimable: the earliest due time of a head.
+        A row queued behind its recipient's head waits for that head, however long ago it
+        was due itself; counted, a peer that is down with several posts queued had the
+        outbox claim every 10 ms, ~90 claims a second finding nothing (D-95)."""
         return await self.db.conn.fetchval(
-            "SELECT min(next_attempt_at) FROM deliveries WHERE state = 'pending'"
+            "SELECT min(next_attempt_at) FROM (SELECT DISTINCT ON (kind, target) next_attempt_at"
+            " FROM deliveries WHERE state = 'pending' ORDER BY kind, target, id) AS heads"
         )
 
     async def delivered(self, delivery_ids: list[int], now: int) -> None:
