@@ -503,12 +503,20 @@ class Load:
             )
         return run
 
-    def measure(self, p: Process, kind: str, target: Target, floor_rate: float | None) -> Run:
-        """Check the answer, warm up, then the timed run."""
+    def measure(
+        self, p: Process, kind: str, target: Target, floor_rate: float | None, warm_up: bool = True
+    ) -> Run:
+        """Check the answer, warm up (first round only), then the timed run."""
         check_answer(p.name, kind, target, self.owner, log_tail(p))
-        if self.args.warmup:
+        if self.args.warmup and warm_up:
             self.run(p, kind, target, self.args.warmup, floor_rate, "warm-up")
         return self.run(p, kind, target, self.args.duration, floor_rate, "timed")
+
+
+def median_run(runs: list[Run]) -> Run:
+    """The round with the median throughput, reported whole (its p50, p99 and CPU with it)."""
+    ranked = sorted(runs, key=lambda r: r.requests_per_s)
+    return ranked[(len(ranked) - 1) // 2]
 
 
 # -- databases ---------------------------------------------------------------------------
@@ -653,8 +661,13 @@ def _fmt_run(r: Run) -> str:
     return f"{r.requests_per_s:>8,.0f} {r.p50_ms:>6.1f} / {r.p99_ms:<6.1f}"
 
 
-def report(runs: dict[str, dict[str, Run]]) -> dict[str, Any]:
+def report(runs: dict[str, dict[str, Run]], rounds: dict[str, list[float]] | None = None) -> dict[str, Any]:
     print()
+    if rounds and max(len(r) for r in rounds.values()) > 1:
+        print("each scenario's median round of each server below; ours/floor round by round:")
+        for kind, ratios in rounds.items():
+            print(f"  {TITLES[kind]:38} {', '.join(f'{r:.2f}' for r in ratios)}")
+        print()
     print(
         f"{'scenario':38} {'floor req/s':>11} {'ours req/s':>11} {'ratio':>6}  "
         f"{'floor p50 / p99 ms':>19}  {'ours p50 / p99 ms':>19}  targets"
@@ -679,6 +692,7 @@ def report(runs: dict[str, dict[str, Run]]) -> dict[str, Any]:
             "ours": asdict(ours),
             "floor": asdict(floor),
             "ratio": round(ratio, 3),
+            "round_ratios": (rounds or {}).get(kind, []),
             "p99_ratio": round(p99_ratio, 2),
             "target": TARGETS[kind],
             "met": ratio >= TARGETS[kind] and p99_ratio <= P99_FACTOR,
@@ -837,18 +851,29 @@ def bench(args: argparse.Namespace, workdir: Path, cleanups: list[Callable[[], o
     load = Load(args, workdir, owner)
     runs: dict[str, dict[str, Run]] = {}
     profiles: dict[str, Any] = {}
-    # new_post last: the feeds and the posts read are those of the seeded database.
+    rounds: dict[str, list[float]] = {}
+    # new_post last: the feeds and the posts read are those of the seeded database. Each round
+    # is the floor's timed run then ours: the machine's drift falls on both alike.
     for kind in ("feed", "feed_signed", "one_post", "new_post"):
-        runs[kind] = {"floor": load.measure(procs["floor"], kind, targets["floor"][kind], None)}
-        profiler = start_profiler(procs["ours"].proc.pid, workdir, False, kind) if args.profile else None
-        floor_rate = runs[kind]["floor"].requests_per_s
-        runs[kind]["ours"] = load.measure(procs["ours"], kind, targets["ours"][kind], floor_rate)
-        if profiler:
-            profiles[kind] = stop_profiler(profiler, RESULTS.parent / f"profile-{kind}.txt")
+        both: dict[str, list[Run]] = {"floor": [], "ours": []}
+        profiler = None
+        for n in range(args.rounds):
+            floor_run = load.measure(procs["floor"], kind, targets["floor"][kind], None, warm_up=n == 0)
+            both["floor"].append(floor_run)
+            if args.profile and n == 0:
+                profiler = start_profiler(procs["ours"].proc.pid, workdir, False, kind)
+            rate, first = floor_run.requests_per_s, n == 0
+            both["ours"].append(load.measure(procs["ours"], kind, targets["ours"][kind], rate, warm_up=first))
+            if profiler:
+                profiles[kind] = stop_profiler(profiler, RESULTS.parent / f"profile-{kind}.txt")
+                profiler = None
+        runs[kind] = {who: median_run(r) for who, r in both.items()}
+        pairs = zip(both["ours"], both["floor"], strict=True)
+        rounds[kind] = [round(o.requests_per_s / f.requests_per_s, 3) for o, f in pairs]
     for who, p in procs.items():
         rss[who]["after"] = rss_mb(p.proc.pid)
 
-    result: dict[str, Any] = {"scenarios": report(runs), **report_process(started, rss)}
+    result: dict[str, Any] = {"scenarios": report(runs, rounds), **report_process(started, rss)}
     result["nonce_check"] = asyncio.run(nonce_check_cost(dsn["ours"]))
     nc = result["nonce_check"]
     print(
@@ -866,6 +891,7 @@ def bench(args: argparse.Namespace, workdir: Path, cleanups: list[Callable[[], o
             "duration_s": args.duration,
             "warmup_s": args.warmup,
             "connections": args.connections,
+            "rounds": args.rounds,
             "wrk_threads": WRK_THREADS,
             "posts": args.posts,
             "workers": args.workers,
@@ -995,6 +1021,13 @@ def main() -> int:
         "--warmup", type=int, default=5, help="seconds of wrk before each timed run (default 5)"
     )
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="timed runs per scenario and server, alternating floor and ours; the median round of "
+        "each is reported (default 3)",
+    )
     parser.add_argument("--posts", type=int, default=100_000, help="posts in each database (default 100000)")
     parser.add_argument("--workers", type=int, default=1, help="`tent serve --workers` for ours (default 1)")
     parser.add_argument(
@@ -1019,6 +1052,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.lag_report:
         args.lag_report = str(Path(args.lag_report).resolve())
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if not 1 <= args.duration <= MAX_DURATION_S or not 0 <= args.warmup <= MAX_DURATION_S - args.duration:
         parser.error(f"--duration and --warmup together must stay within {MAX_DURATION_S} seconds")
     if shutil.which("wrk") is None:
