@@ -158,6 +158,9 @@ class Outbox:
         log.info("outbox: the database answers again; deliveries resume")
 
     def _notified(self, *_: object) -> None:
+        # New rows may wait behind a head being sent now, which its claim did not know of:
+        # the next recorded success wakes the claimer too (D-94).
+        self._unblocks = True
         self.wake.set()
 
     async def stop(self) -> None:
