@@ -100,7 +100,9 @@ class Outbox:
         self._task: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._delivered: list[int] = []  # recorded in batches: one UPDATE for many sends
-        self._unblocks = False  # a row in `_delivered` has another of its recipient's behind it
+        # The next recorded success may free a row: one in `_delivered` had another of its
+        # recipient's behind it, or a NOTIFY came (new rows may wait behind a head in flight).
+        self._unblocks = False
         self._to_flush = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
         self._lost_listener: asyncpg.Connection | None = None
@@ -281,7 +283,7 @@ class Outbox:
             self._delivered[:0] = batch
             self._unblocks = self._unblocks or unblocks
             raise
-        if unblocks:  # a recipient's next row is its head now: claimable
+        if unblocks or self._unblocks:  # a recipient's next row may be its head now: claimable
             self.wake.set()
 
     async def _wait(self) -> None:
