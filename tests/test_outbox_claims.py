@@ -14,15 +14,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 import pytest
 
 from tent.config import Settings
+from tent.core.model import Post
 from tent.core.retry import Outcome
 from tent.delivery.outbox import Outbox
+from tent.handlers.common import FEDERATION_STORE
+from tent.services.publishing import Publisher
 from tent.store.changes import Changes
 from tent.store.db import Database, create_pool
-from tent.store.federation import Delivery, FederationStore
-from tests.fed_helpers import delivery_row
+from tent.store.federation import NOTIFY_CHANNEL, Delivery, FederationStore, Lease
+from tent.store.posts import PostStore
+from tests.fed_helpers import delivery_row, subscribe, wait_copy, wait_delivered
 
 
 class ClaimsOnCue:
@@ -267,3 +272,141 @@ async def test_rows_queued_behind_a_head_waiting_for_its_retry_are_not_due_befor
     await federation_store.delivered([up.id], 2_100)
     await federation_store.retry_later(down.id, 90_000, "unreachable: refused", False)
     assert await federation_store.next_due() == 90_000
+
+
+# -- rows written leased to the process that stores the post (D-96) ------------------------
+
+
+async def _leased(store: FederationStore, post: int, targets: list[str], limit: int = 100) -> list[Delivery]:
+    async with store.db.transaction():
+        lease = Lease(worker=7, until=61_000, limit=limit)
+        return await store.enqueue("entity", dict.fromkeys(targets, False), _post(post), 1_000, lease)
+
+
+async def test_rows_written_with_a_lease_come_back_as_a_claim_leaves_them_and_no_claim_takes_them(
+    federation_store: FederationStore,
+) -> None:
+    targets = ["https://a.example", "https://b.example"]
+    leased = await _leased(federation_store, 1, targets)
+    assert sorted(d.target for d in leased) == targets
+    assert {(d.state, d.attempts, d.next_attempt_at, d.has_next) for d in leased} == {
+        ("pending", 1, 61_000, False)
+    }
+    rows = await federation_store.db.pool.fetch("SELECT claimed_by, claimed_at FROM deliveries")
+    assert {(r["claimed_by"], r["claimed_at"]) for r in rows} == {(7, 1_000)}
+    assert await federation_store.claim(2_000, 60_000, 10, worker=1) == []
+
+
+async def test_a_lease_skips_a_recipient_whose_older_row_is_still_pending(
+    federation_store: FederationStore,
+) -> None:
+    """Per-recipient FIFO holds for rows written leased: the second post to a waits behind
+    the first, for a claim, like any row that is not its recipient's head."""
+    await _enqueue(federation_store, 1, ["https://a.example"])
+    leased = await _leased(federation_store, 2, ["https://a.example", "https://b.example"])
+    assert [(d.target, d.post_id) for d in leased] == [("https://b.example", "post2")]
+    claimed = await federation_store.claim(2_000, 60_000, 10, worker=1)
+    assert [(d.target, d.post_id) for d in claimed] == [("https://a.example", "post1")]
+
+
+async def test_a_lease_takes_no_more_rows_than_its_limit_and_the_rest_are_claimable(
+    federation_store: FederationStore,
+) -> None:
+    targets = [f"https://peer{n}.example" for n in range(5)]
+    leased = await _leased(federation_store, 1, targets, limit=2)
+    claimed = await federation_store.claim(2_000, 60_000, 10, worker=1)
+    assert len(leased) == 2 and len(claimed) == 3
+    assert sorted(d.target for d in leased + claimed) == targets
+
+
+async def test_no_notify_when_every_row_is_leased(dsn: str, federation_store: FederationStore) -> None:
+    """No other worker could claim a leased row: waking them would only make each read the
+    queue for nothing. Notifications arrive in commit order, so the one of the unleased post
+    that follows proves the leased post sent none."""
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    listener = await asyncpg.connect(dsn)
+    try:
+        await listener.add_listener(NOTIFY_CHANNEL, lambda *args: heard.put_nowait(args[3]))
+        await _leased(federation_store, 1, ["https://a.example"])
+        await _enqueue(federation_store, 2, ["https://b.example"])
+        await asyncio.wait_for(heard.get(), 5)
+        await listener.execute("SELECT 1")  # anything still on its way has arrived
+        assert heard.empty()
+        # b's row waits behind post 2's: not leased, so a claim must hear of it
+        await _leased(federation_store, 3, ["https://b.example", "https://c.example"])
+        await asyncio.wait_for(heard.get(), 5)
+    finally:
+        await listener.close()
+
+
+class TakesRows:
+    """The outbox's side of a lease: what it was handed, and when."""
+
+    def __init__(self) -> None:
+        self.taken: list[Delivery] = []
+        self.settled: list[int] = []
+
+    def lease(self, now: int) -> Lease | None:
+        return Lease(worker=7, until=now + 60_000, limit=3)
+
+    def take(self, lease: Lease, rows: list[Delivery]) -> None:
+        self.settled.append(lease.limit)
+        self.taken.extend(rows)
+
+
+async def test_leased_rows_reach_the_outbox_only_once_their_unit_commits_and_a_rollback_frees_the_room(
+    federation_store: FederationStore,
+) -> None:
+    db = federation_store.db
+    publisher = Publisher(Settings(), PostStore(db, federation_store.changes), federation_store)
+    sender = publisher.sender = TakesRows()
+    post = Post(_post(1))
+    entities = dict.fromkeys(["https://a.example", "https://b.example"], False)
+    with pytest.raises(RuntimeError):
+        async with db.transaction():
+            await publisher.enqueue(post, entities, {"https://hook.example/": False})
+            raise RuntimeError("the unit fails")
+    assert sender.taken == [] and await db.pool.fetchval("SELECT count(*) FROM deliveries") == 0
+    assert sender.settled == [3]  # the room promised to the failed unit is free again
+    async with db.transaction():
+        await publisher.enqueue(post, entities, {"https://hook.example/": False})
+        assert sender.taken == []
+    assert sender.settled == [3, 3]
+    # the entity rows and the webhook share one lease of three
+    assert sorted((d.kind, d.target) for d in sender.taken) == [
+        ("app", "https://hook.example/"),
+        ("entity", "https://a.example"),
+        ("entity", "https://b.example"),
+    ]
+
+
+async def test_the_process_that_stores_a_post_sends_it_without_a_claim(make_server) -> None:
+    alice, bob = await make_server(), await make_server()
+    sub = await subscribe(bob, alice)
+    await wait_delivered(bob, sub["id"], alice.entity)
+    store = alice.server.app[FEDERATION_STORE]
+    claimed: list[int] = []
+    claim = store.claim
+
+    async def recording_claim(*args: Any) -> list[Delivery]:
+        rows = await claim(*args)
+        claimed.extend(d.id for d in rows)
+        return rows
+
+    store.claim = recording_claim  # type: ignore[method-assign]
+    post = await alice.status("straight out")
+    row = await wait_delivered(alice, post["id"], bob.entity)
+    assert row["attempts"] == 1 and row["id"] not in claimed
+    assert await wait_copy(bob, alice.entity, post["id"])
+
+
+async def test_units_written_at_once_share_the_room_of_the_queue_between_their_leases() -> None:
+    """Two posts stored at the same time must not both be promised the whole queue: rows
+    leased and still queued when their lease runs out would be claimed and sent again."""
+    outbox = _outbox(ShortClaims(), SlowPeers(), concurrency=4)
+    first = outbox.lease(1_000)
+    assert first is not None and first.limit == 32
+    assert outbox.lease(1_000) is None
+    outbox.take(first, [])  # rolled back
+    second = outbox.lease(1_000)
+    assert second is not None and second.limit == 32

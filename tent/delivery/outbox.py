@@ -31,7 +31,7 @@ from tent.delivery.federation import Federation
 from tent.services.publishing import Publisher
 from tent.store import db
 from tent.store.db import UNAVAILABLE
-from tent.store.federation import NOTIFY_CHANNEL, Delivery, FederationStore
+from tent.store.federation import NOTIFY_CHANNEL, Delivery, FederationStore, Lease
 from tent.store.posts import PostStore
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,7 @@ class Outbox:
         self.wake = asyncio.Event()
         self.inflight: set[asyncio.Task[None]] = set()
         self.queue: deque[Delivery] = deque()  # claimed (leased) rows waiting for a slot
+        self._promised = 0  # room in `queue` leased to units still being written (`lease`)
         self.running_low = asyncio.Event()  # set when the queue holds a slot-full or fewer
         self.rng = random.Random()
         self.worker = self.rng.randint(1, 2**31 - 1)  # names this worker's leases
@@ -116,6 +117,7 @@ class Outbox:
                 "outbox: %d deliveries were in flight when their worker stopped; sending again", released
             )
         self._task = asyncio.create_task(self._run(), name="tent-outbox")
+        self.publisher.sender = self
         self._flusher = asyncio.create_task(self._flush_loop(), name="tent-outbox-flush")
 
     @property
@@ -165,8 +167,28 @@ class Outbox:
         self._unblocks = True
         self.wake.set()
 
+    def lease(self, now: int) -> Lease | None:
+        """How many rows of a post being stored this worker takes as they are written: as
+        many as a claim would ask for now, less what other units being written were promised,
+        and none while it cannot send (D-96)."""
+        room = CLAIM_SLOT_FULLS * self.concurrency - len(self.queue) - self._promised
+        if self._stopping or self._listener is None or room <= 0:
+            return None
+        self._promised += room
+        return Lease(self.worker, now + LEASE_MS, room)
+
+    def take(self, lease: Lease, rows: list[Delivery]) -> None:
+        """Settles a lease: the rows written under it, now committed, are sent like claimed
+        ones (none if their unit rolled back)."""
+        self._promised -= lease.limit
+        self.queue.extend(rows)
+        if not self._stopping:
+            self._start_queued()
+
     async def stop(self) -> None:
         self._stopping = True
+        if self.publisher.sender is self:
+            self.publisher.sender = None
         try:
             async with asyncio.timeout(STOP_TIMEOUT + 10):  # the sends get 10 s, the database the rest
                 await self._stop()

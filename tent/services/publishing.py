@@ -9,8 +9,9 @@ with nobody to deliver to is then a single INSERT.
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from tent.config import Settings
 from tent.core.dispatch import recipients, wants_webhook
@@ -18,10 +19,20 @@ from tent.core.model import Post
 from tent.core.posts import now_ms
 from tent.core.principal import principal_for_credentials
 from tent.core.type_uris import DELETE_TYPE, META_TYPE
-from tent.store.federation import FederationStore
+from tent.store.federation import Delivery, FederationStore, Lease
 from tent.store.posts import PostStore
 
 CACHE_SECONDS = 5.0  # a safety net only: every change empties the cache (tent.store.changes)
+
+
+class Sender(Protocol):
+    """This process's outbox worker, which takes rows of a new post as they are written.
+    Every lease it grants is settled by exactly one `take`: with the rows once the unit that
+    wrote them commits, with none if it rolls back (the room it promised is free again)."""
+
+    def lease(self, now: int) -> Lease | None: ...
+
+    def take(self, lease: Lease, rows: list[Delivery]) -> None: ...
 
 
 class Publisher:
@@ -29,6 +40,7 @@ class Publisher:
         self.settings = settings
         self.posts = posts
         self.federation = federation
+        self.sender: Sender | None = None  # set while this process's outbox runs
         self._cache: tuple[float, dict[str, list[str]], list[tuple[dict[str, Any], Any]]] | None = None
 
     def invalidate(self) -> None:
@@ -79,12 +91,25 @@ class Publisher:
             stored = await (self.posts.create(post) if new else self.posts.add_version(post))
             if stored:
                 await self.enqueue(post, entities, webhooks)
-            return stored
+        return stored
 
     async def enqueue(self, post: Post, entities: dict[str, bool], webhooks: dict[str, bool]) -> None:
+        """The rows this process's outbox can take are written leased to it and handed to it
+        when the unit commits: its sends start then, without a claim query (D-96)."""
         now = now_ms()
-        await self.federation.enqueue("entity", entities, post, now)
-        await self.federation.enqueue("app", webhooks, post, now)
+        sender, db = self.sender, self.posts.db
+        lease = None
+        if sender is not None and db.in_transaction and (entities or webhooks):
+            lease = sender.lease(now)
+        leased: list[Delivery] = []
+        if sender is not None and lease is not None:
+            granted = lease
+            db.on_commit(lambda: sender.take(granted, leased))
+            db.on_rollback(lambda: sender.take(granted, []))
+        leased += await self.federation.enqueue("entity", entities, post, now, lease)
+        if lease is not None:
+            lease = dataclasses.replace(lease, limit=lease.limit - len(leased))
+        leased += await self.federation.enqueue("app", webhooks, post, now, lease)
 
     async def dispatch(self, post: Post, *, remote: bool = False) -> None:
         """Queue deliveries of a version already stored in this unit of work."""

@@ -98,6 +98,7 @@ Executor = asyncpg.Connection | Pool
 class _Unit:
     conn: asyncpg.Connection
     after_commit: list[Callable[[], None]] = field(default_factory=list)
+    after_rollback: list[Callable[[], None]] = field(default_factory=list)
 
 
 class Database:
@@ -106,8 +107,9 @@ class Database:
     `transaction()` keeps its connection in a ContextVar, so every store called inside it, at
     any depth, joins the same transaction without a connection being passed down; nested
     `transaction()` calls join the outer one. `on_commit` defers what must only happen once
-    the writes are durable (dropping caches): a rolled-back unit runs none of it. Tasks spawned
-    inside a unit inherit it, so they must not run queries concurrently with their parent.
+    the writes are durable (dropping caches): a rolled-back unit runs none of it, but what it
+    registered with `on_rollback` instead. Tasks spawned inside a unit inherit it, so they
+    must not run queries concurrently with their parent.
     """
 
     def __init__(self, pool: Pool) -> None:
@@ -136,6 +138,10 @@ class Database:
             try:
                 async with conn.transaction():
                     yield conn
+            except BaseException:
+                for callback in unit.after_rollback:
+                    callback()
+                raise
             finally:
                 self._unit.reset(token)
         for callback in unit.after_commit:
@@ -149,6 +155,14 @@ class Database:
             callback()
         else:
             unit.after_commit.append(callback)
+
+    def on_rollback(self, callback: Callable[[], None]) -> None:
+        """Run `callback` if the current unit rolls back (or fails to commit): what was
+        promised to it, such as room in the outbox's queue, is given back."""
+        unit = self._unit.get()
+        if unit is None:
+            raise RuntimeError("on_rollback outside a unit of work")
+        unit.after_rollback.append(callback)
 
 
 def migration_files() -> list[tuple[int, str, str]]:
