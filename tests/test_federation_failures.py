@@ -181,27 +181,29 @@ async def test_pending_deliveries_survive_kill_9(new_database, make_server, unus
     alice_entity = owner["entity"]
     served = await serve(env, port)
     proc = served.proc
-    from tent.auth.hawk import Credentials
-    from tests.signing import sign
+    try:  # a failing request must not leave the process running
+        from tent.auth.hawk import Credentials
+        from tests.signing import sign
 
-    creds = Credentials(owner["id"], owner["hawk_key"])
-    ids = []
-    async with aiohttp.ClientSession() as session:
-        for i in range(5):
-            body = json.dumps(
-                {"type": STATUS, "content": {"text": f"pending {i}"}, "mentions": [{"entity": bob_entity}]}
-            ).encode()
-            ct = f'application/vnd.tent.post.v0+json; type="{STATUS}"'
-            url = f"http://127.0.0.1:{port}/posts"
-            auth = sign(creds, "POST", url, body, ct, app=owner["app_id"])
-            async with session.post(
-                url, data=body, headers={"Content-Type": ct, "Authorization": auth}
-            ) as resp:
-                assert resp.status == 200
-                ids.append((await resp.json())["post"]["id"])
-    await asyncio.sleep(0.5)  # a few failed attempts against the closed port
-    os.kill(proc.pid, signal.SIGKILL)
-    await served.stop()
+        creds = Credentials(owner["id"], owner["hawk_key"])
+        ids = []
+        async with aiohttp.ClientSession() as session:
+            for i in range(5):
+                mentions = [{"entity": bob_entity}]
+                post = {"type": STATUS, "content": {"text": f"pending {i}"}, "mentions": mentions}
+                body = json.dumps(post).encode()
+                ct = f'application/vnd.tent.post.v0+json; type="{STATUS}"'
+                url = f"http://127.0.0.1:{port}/posts"
+                auth = sign(creds, "POST", url, body, ct, app=owner["app_id"])
+                async with session.post(
+                    url, data=body, headers={"Content-Type": ct, "Authorization": auth}
+                ) as resp:
+                    assert resp.status == 200
+                    ids.append((await resp.json())["post"]["id"])
+        await asyncio.sleep(0.5)  # a few failed attempts against the closed port
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        await served.stop()
     bob = await make_server(entity=bob_entity, port=bob_port)
     served = await serve(env, port)
     proc = served.proc
