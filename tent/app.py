@@ -142,7 +142,14 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
             app[FEDERATION],
             outbox,
         )
-        subscribe_caches(changes, app[AUTHENTICATOR], app[PUBLISHER], app[FEDERATION_STORE], app[FEDERATION])
+        subscribe_caches(
+            changes,
+            app[AUTHENTICATOR],
+            app[PUBLISHER],
+            app[FEDERATION_STORE],
+            app[FEDERATION],
+            app[SERVICES].views,
+        )
         app[health.MONITORING_STORE] = MonitoringStore(pool)
         lag = LoopLag(app[measure.METRICS].loop_lag.observe)
         lag.start()

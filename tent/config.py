@@ -141,6 +141,15 @@ def _split(entity: str) -> SplitResult:
     return urlsplit(entity)
 
 
+@functools.lru_cache(maxsize=16)
+def _entity_parts(entity: str) -> tuple[str, str, int]:
+    """(path prefix, host, port) of the entity URL, remembered: every request asks for them,
+    and `SplitResult.hostname` and `.port` parse the network location again each time."""
+    parts = _split(entity)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return parts.path.rstrip("/"), (parts.hostname or "").lower(), port
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     entity: str = ""
@@ -195,12 +204,12 @@ class Settings:
 
     @property
     def path_prefix(self) -> str:
-        return _split(self.entity).path.rstrip("/")
+        return _entity_parts(self.entity)[0]
 
     @property
     def public_host(self) -> str:
         """Host the clients sign Hawk requests for (the entity's, not the bind address)."""
-        return (_split(self.entity).hostname or "").lower()
+        return _entity_parts(self.entity)[1]
 
     @property
     def turfs(self) -> tuple[str, ...]:
@@ -214,8 +223,7 @@ class Settings:
 
     @property
     def public_port(self) -> int:
-        parts = _split(self.entity)
-        return parts.port or (443 if parts.scheme == "https" else 80)
+        return _entity_parts(self.entity)[2]
 
     def replace(self, **changes: Any) -> Settings:
         values = {f.name: getattr(self, f.name) for f in fields(self)}

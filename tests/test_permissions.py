@@ -149,6 +149,16 @@ async def test_private_data_is_visible_only_to_who_may_read_it(tent: Tent, kind:
     assert statuses[world.public_v1["version"]["id"]] == 200
 
 
+async def test_readers_in_turn_on_one_server_each_see_only_what_they_may(tent: Tent) -> None:
+    """The same world read by every kind of requester, one after another, on one process:
+    nothing one of them was shown (and the server kept, D-98) reaches the next."""
+    world = await build_world(tent)
+    for kind in (*MATRIX, *reversed(MATRIX)):
+        text, _ = await read_everything(tent, world, world.clients[kind])
+        for marker in MARKERS:
+            assert (marker in text) == (marker in MATRIX[kind]), f"{kind} and {marker}"
+
+
 async def test_anonymous_sees_the_newest_public_version_in_feed_and_get(tent: Tent) -> None:
     world = await build_world(tent)
     feed = await tent.feed("?limit=200", client=tent.anon)

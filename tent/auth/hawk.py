@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import re
@@ -182,9 +183,8 @@ class PayloadHash:
     def __init__(self, content_type: str | None, algorithm: str = "sha256") -> None:
         if algorithm not in _ALGORITHMS:
             raise ValueError(f"unsupported Hawk algorithm {algorithm!r}")
-        mime = (content_type or "").split(";", 1)[0].strip().lower()
-        self._digest = hashlib.new(algorithm)
-        self._digest.update(b"hawk.1.payload\n" + mime.encode() + b"\n")
+        self._digest = hashlib.sha256() if algorithm == "sha256" else hashlib.new(algorithm)
+        self._digest.update(_payload_prefix(content_type))
 
     def update(self, data: bytes) -> None:
         self._digest.update(data)
@@ -196,6 +196,13 @@ class PayloadHash:
 
     def matches(self, expected: str) -> bool:
         return _same(self.value(), expected)
+
+
+@functools.lru_cache(maxsize=256)
+def _payload_prefix(content_type: str | None) -> bytes:
+    """The hash's first line and the bare mime type: a server answers with few media types."""
+    mime = (content_type or "").split(";", 1)[0].strip().lower()
+    return b"hawk.1.payload\n" + mime.encode() + b"\n"
 
 
 def invalid_hash() -> HawkError:

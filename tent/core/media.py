@@ -52,7 +52,9 @@ def post_media_type(post_type: str, rel: str | None = None) -> str:
     return f'{value}; rel="{rel}"' if rel else value
 
 
-def _accept_entries(accept: str) -> list[tuple[str, float]]:
+@functools.lru_cache(maxsize=256)
+def _accept_entries(accept: str) -> tuple[tuple[str, float], ...]:
+    """Remembered like media types: one request asks for the post, then whether it is HTML."""
     entries = []
     for part in accept.split(","):
         media = parse_media_type(part)
@@ -63,7 +65,7 @@ def _accept_entries(accept: str) -> list[tuple[str, float]]:
         except ValueError:
             q = 0.0
         entries.append((media.mime, q))
-    return entries
+    return tuple(entries)
 
 
 def choose_post_representation(accept: str | None) -> str:

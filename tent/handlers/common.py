@@ -3,6 +3,7 @@ and the typed application keys handlers read their collaborators from (all of th
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 from urllib.parse import quote, unquote_plus
 
@@ -134,6 +135,12 @@ def signed_post_url(settings: Settings, entity: str, post_id: str) -> str:
     return f"{settings.root}/posts/{quote(entity, safe=':')}/{quote(post_id, safe='')}"
 
 
+@functools.lru_cache(maxsize=256)
+def _entity_of_path(raw: str) -> str:
+    """Remembered: paths name the same few entities over and over."""
+    return unquote_plus(raw)
+
+
 def parse_post_path(request: web.Request) -> tuple[str, str]:
     """(entity, post id) from `/posts/{entity}/{post}`, on the raw path (D-05).
 
@@ -147,7 +154,8 @@ def parse_post_path(request: web.Request) -> tuple[str, str]:
     entity_raw, sep, post_raw = raw[len(prefix) :].rpartition("/")
     if not sep or not entity_raw or not post_raw:
         raise NotFound()
-    entity, post_id = unquote_plus(entity_raw), unquote_plus(post_raw)
+    entity = _entity_of_path(entity_raw)
+    post_id = post_raw if "%" not in post_raw and "+" not in post_raw else unquote_plus(post_raw)
     if not is_url(entity):
         raise NotFound()
     return entity, post_id

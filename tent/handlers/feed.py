@@ -6,7 +6,6 @@ from aiohttp import web
 
 from tent.core import media
 from tent.core.feed import page_links, parse_feed_query
-from tent.core.render import render_post
 from tent.handlers import proxy
 from tent.handlers.common import (
     json_response,
@@ -35,10 +34,11 @@ async def posts_feed(request: web.Request) -> web.Response:
             headers["Count"] = str(await listing.count())
         # HEAD builds the body too: its ETag must equal GET's (aiohttp sends no body for HEAD).
         page = await listing.page()
+    views = services_of(request).views
     body: dict = {
         "pages": page_links(query, page.posts, older_exist=page.older_exist),
         # posts from other servers come as those servers rendered them for us
-        "posts": [p if p["entity"] in foreign else render_post(p, principal) for p in page.posts],
+        "posts": [p if p["entity"] in foreign else views.of(p, principal) for p in page.posts],
     }
     mode = proxy.mode_of(request, proxy.NO_PROXY)
     if query.max_refs:

@@ -16,6 +16,7 @@ from tent.services.grants import Grants
 from tent.services.posts import Posts
 from tent.services.publishing import Publisher
 from tent.services.reading import Reader
+from tent.services.rendering import Views
 from tent.store.auth import AuthStore
 from tent.store.changes import Change, Changes
 from tent.store.federation import FederationStore
@@ -29,6 +30,7 @@ AUDIENCE_SOURCES = frozenset(
 )
 RELATIONSHIP_SOURCES = frozenset({Change.RELATIONSHIP, Change.DELETE})
 BODY_SOURCES = frozenset({Change.DELETE})
+VIEW_SOURCES = frozenset({Change.DELETE})
 
 
 @dataclass(slots=True)
@@ -38,6 +40,7 @@ class Services:
     follows: Follows
     deliveries: Deliveries
     reader: Reader
+    views: Views
 
 
 def build_services(
@@ -57,6 +60,7 @@ def build_services(
         follows=Follows(settings, posts, federation_store),
         deliveries=deliveries,
         reader=Reader(settings, store, federation.proxy),
+        views=Views(),
     )
 
 
@@ -66,6 +70,7 @@ def subscribe_caches(
     publisher: Publisher,
     federation_store: FederationStore,
     federation: Federation,
+    views: Views,
 ) -> None:
     """Every cache of the process, emptied after each committed change of its sources, made
     here or in any other process on the database."""
@@ -73,3 +78,4 @@ def subscribe_caches(
     changes.subscribe(publisher.invalidate, AUDIENCE_SOURCES)
     changes.subscribe(federation_store.forget_relationships, RELATIONSHIP_SOURCES)
     changes.subscribe(federation.forget_bodies, BODY_SOURCES)
+    changes.subscribe(views.forget, VIEW_SOURCES)
