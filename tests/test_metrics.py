@@ -125,3 +125,36 @@ async def test_nonces_pool_and_loop_lag_are_exported(make_server) -> None:
         return _value(await _scrape(tent), "tent_event_loop_lag_seconds_count") > 0
 
     await eventually(lag_sampled)
+
+
+def test_request_counts_scrape_as_prometheus_clients_own_counter_and_histogram_would() -> None:
+    """Requests are counted as plain numbers and turned into metric families at scrape time
+    (for speed); prometheus-client's own Counter and Histogram, fed the same requests, are the
+    reference, bounds included (a duration equal to a bound is in that bound's bucket)."""
+    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+    from tent.monitoring.metrics import LATENCY_BUCKETS, Metrics
+
+    ours = Metrics()
+    reference = CollectorRegistry()
+    counter = Counter("tent_http_requests", "x", ["route", "method", "status"], registry=reference)
+    histogram = Histogram("tent_http_request_duration_seconds", "x", ["route", "method"], registry=reference)
+    durations = [0.0, *LATENCY_BUCKETS, 0.0001, 0.3, 9.99, 11.0, 120.0]
+    for n, seconds in enumerate(durations):
+        route, status = ("/posts", 200) if n % 3 else ("/posts/{tail}", 404)
+        ours.request(route, "GET", status, seconds)
+        counter.labels(route, "GET", str(status)).inc()
+        histogram.labels(route, "GET").observe(seconds)
+
+    def samples(text: str) -> dict[tuple[str, frozenset], float]:
+        return {
+            (s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name.startswith("tent_http") and not s.name.endswith("_created")
+        }
+
+    expected = samples(generate_latest(reference).decode())
+    got = samples(generate_latest(ours.registry).decode())
+    assert {k: v for k, v in got.items() if k in expected} == expected
+    assert set(got) >= set(expected)

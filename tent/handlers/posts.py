@@ -14,7 +14,7 @@ from tent.core import media
 from tent.core.errors import NotFound, TentError, Unauthorized
 from tent.core.feed import FeedQuery, page_links, parse_feed_query, parse_profiles
 from tent.core.principal import Principal, is_public
-from tent.core.render import render_mention_item, render_version_item
+from tent.core.render import render_mention_item, render_post, render_version_item
 from tent.core.type_uris import APP_AUTH_BASE, APP_BASE
 from tent.core.types import PostType
 from tent.handlers import attachments, federation, oauth, proxy, public
@@ -37,7 +37,7 @@ def post_response(
 ) -> web.Response:
     return json_response(
         request,
-        {"post": services_of(request).views.of(post, principal), **(extra or {})},
+        {"post": render_post(post, principal), **(extra or {})},
         content_type=media.post_media_type(post["type"]),
         public=principal.is_anonymous and is_public(post),
         vary_accept=True,

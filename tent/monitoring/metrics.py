@@ -7,7 +7,11 @@ and the pool, so they hold for every process on the database, not only the one a
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.process_collector import ProcessCollector
 
@@ -18,6 +22,53 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "unmatched"  # the route label of a request no route matched (a 404 or 405)
 LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+LATENCY_BUCKETS = Histogram.DEFAULT_BUCKETS[:-1]  # finite bounds; +Inf is added at scrape
+
+
+class RequestCounts:
+    """Requests counted and timed as plain numbers, turned into prometheus-client metric
+    families only when /metrics is scraped. A `Counter` and a `Histogram` child cost ~5 µs per
+    request between them (a lock per increment, a loop over the buckets), measured in place,
+    4 % of a single post's CPU; this costs a dict update and a bisect. The event loop's thread
+    is the only writer."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.counts: dict[tuple[str, str, int], int] = {}
+        # per (route, method): a count per bucket (the last one past every bound), then the sum
+        self.latency: dict[tuple[str, str], list[float]] = {}
+        registry.register(self)
+
+    def add(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        timed = self.latency.get((route, method))
+        if timed is None:
+            timed = self.latency[(route, method)] = [0] * (len(LATENCY_BUCKETS) + 1) + [0.0]
+        timed[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        timed[-1] += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "tent_http_requests",
+            "HTTP requests answered, by route pattern, method and status",
+            labels=["route", "method", "status"],
+        )
+        for (route, method, status), count in self.counts.items():
+            requests.add_metric([route, method, str(status)], count)
+        yield requests
+        latency = HistogramMetricFamily(
+            "tent_http_request_duration_seconds",
+            "Time to answer a request, by route pattern and method",
+            labels=["route", "method"],
+        )
+        bounds = [*map(repr, LATENCY_BUCKETS), "+Inf"]
+        for (route, method), timed in self.latency.items():
+            running, buckets = 0.0, []
+            for bound, count in zip(bounds, timed[:-1], strict=True):
+                running += count
+                buckets.append((bound, running))
+            latency.add_metric([route, method], buckets, sum_value=timed[-1])
+        yield latency
 
 
 class Metrics:
@@ -28,19 +79,7 @@ class Metrics:
         GCCollector(registry=r)
         # Labelled by the route's pattern (`/posts/{tail}`), never the raw path, so the
         # number of series stays fixed whatever clients request.
-        self.requests = Counter(
-            "tent_http_requests",
-            "HTTP requests answered, by route pattern, method and status",
-            ["route", "method", "status"],
-            registry=r,
-        )
-        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
-        self.latency = Histogram(
-            "tent_http_request_duration_seconds",
-            "Time to answer a request, by route pattern and method",
-            ["route", "method"],
-            registry=r,
-        )
+        self.requests = RequestCounts(r)
         self.attempts = Counter(
             "tent_delivery_attempts",
             "Delivery attempts by outcome: delivered, or the failure reason (§7.9)",
@@ -87,14 +126,7 @@ class Metrics:
         )
 
     def request(self, route: str, method: str, status: int, seconds: float) -> None:
-        method = method if method in METHODS else "other"
-        key = (route, method, status)
-        series = self._series.get(key)
-        if series is None:  # labels() costs more than the counting itself: once per series
-            series = (self.requests.labels(route, method, str(status)), self.latency.labels(route, method))
-            self._series[key] = series
-        series[0].inc()
-        series[1].observe(seconds)
+        self.requests.add(route, method if method in METHODS else "other", status, seconds)
 
     def delivery_attempt(self, outcome: str) -> None:
         self.attempts.labels(outcome).inc()
