@@ -646,7 +646,9 @@ async def explain_feed(dsn: str, entity: str, query: FeedQuery) -> str:
     try:
         async with pool.acquire() as conn:  # the pool's one connection, which the store then uses
             conn.add_query_logger(seen.append)
-        await PostStore(Database(pool)).feed(query, ANONYMOUS.feed_visibility(entity), private_mentions=False)
+        store = PostStore(Database(pool))
+        await store.feed(query, ANONYMOUS.feed_visibility(entity), private_mentions=False).page()
+        await asyncio.sleep(0)  # asyncpg calls query loggers with call_soon, after the query
         async with pool.acquire() as conn:
             conn.remove_query_logger(seen.append)
             feed = next(q for q in reversed(seen) if "FROM posts" in q.query)
