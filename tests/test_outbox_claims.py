@@ -346,8 +346,8 @@ class TakesRows:
         self.taken: list[Delivery] = []
         self.settled: list[int] = []
 
-    def lease(self, now: int) -> Lease | None:
-        return Lease(worker=7, until=now + 60_000, limit=3)
+    def lease(self, now: int, wanted: int) -> Lease | None:
+        return Lease(worker=7, until=now + 60_000, limit=min(wanted, 3))
 
     def take(self, lease: Lease, rows: list[Delivery]) -> None:
         self.settled.append(lease.limit)
@@ -404,9 +404,11 @@ async def test_units_written_at_once_share_the_room_of_the_queue_between_their_l
     """Two posts stored at the same time must not both be promised the whole queue: rows
     leased and still queued when their lease runs out would be claimed and sent again."""
     outbox = _outbox(ShortClaims(), SlowPeers(), concurrency=4)
-    first = outbox.lease(1_000)
-    assert first is not None and first.limit == 32
-    assert outbox.lease(1_000) is None
+    small = outbox.lease(1_000, wanted=2)
+    first = outbox.lease(1_000, wanted=1_000)
+    assert small is not None and small.limit == 2  # a post to two recipients takes room for two
+    assert first is not None and first.limit == 30  # eight slot-fulls of four, less those two
+    assert outbox.lease(1_000, wanted=1_000) is None
     outbox.take(first, [])  # rolled back
-    second = outbox.lease(1_000)
-    assert second is not None and second.limit == 32
+    second = outbox.lease(1_000, wanted=1_000)
+    assert second is not None and second.limit == 30

@@ -167,11 +167,11 @@ class Outbox:
         self._unblocks = True
         self.wake.set()
 
-    def lease(self, now: int) -> Lease | None:
-        """How many rows of a post being stored this worker takes as they are written: as
-        many as a claim would ask for now, less what other units being written were promised,
-        and none while it cannot send (D-96)."""
-        room = CLAIM_SLOT_FULLS * self.concurrency - len(self.queue) - self._promised
+    def lease(self, now: int, wanted: int) -> Lease | None:
+        """How many of the `wanted` rows of a post being stored this worker takes as they are
+        written: at most as many as a claim would ask for now, less what other units being
+        written were promised, and none while it cannot send (D-96)."""
+        room = min(wanted, CLAIM_SLOT_FULLS * self.concurrency - len(self.queue) - self._promised)
         if self._stopping or self._listener is None or room <= 0:
             return None
         self._promised += room

@@ -30,7 +30,7 @@ class Sender(Protocol):
     Every lease it grants is settled by exactly one `take`: with the rows once the unit that
     wrote them commits, with none if it rolls back (the room it promised is free again)."""
 
-    def lease(self, now: int) -> Lease | None: ...
+    def lease(self, now: int, wanted: int) -> Lease | None: ...
 
     def take(self, lease: Lease, rows: list[Delivery]) -> None: ...
 
@@ -100,7 +100,7 @@ class Publisher:
         sender, db = self.sender, self.posts.db
         lease = None
         if sender is not None and db.in_transaction and (entities or webhooks):
-            lease = sender.lease(now)
+            lease = sender.lease(now, len(entities) + len(webhooks))
         leased: list[Delivery] = []
         if sender is not None and lease is not None:
             granted = lease
