@@ -115,3 +115,21 @@ async def test_a_credentials_lookup_racing_a_revocation_is_not_kept(tent: Tent) 
     assert await authenticator.lookup(token) is None
     resp = await client.get("/posts")
     assert resp.status == 403  # the revoked token is refused at once, in this process (D-72)
+
+
+async def test_a_process_that_has_not_heard_a_revocation_yet_refuses_it_at_once(make_server) -> None:
+    """Two processes on one database; the second never hears the revocation's NOTIFY (as if
+    it were still on its way). Its next signed request reads the count of committed changes
+    with its nonce check, drops its caches and refuses the revoked token (D-99)."""
+    alice = await make_server()
+    other = await make_server(entity=alice.entity, database_url=alice.settings.database_url)
+    client = await authorize(alice, [STATUS], [STATUS])
+    on_other = other.as_app({"access_token": client.creds.id, "hawk_key": client.creds.key}, client.app_id)
+    assert (await on_other.get("/posts")).status == 200  # its cache now holds the grant
+    changes = other.server.app[AUTHENTICATOR].changes
+    assert changes._conn is not None
+    await changes._conn.remove_listener("tent_changes", changes._notified)  # deaf, unknowingly
+    creds_post = (await (await alice.client.get(alice.post_path(client.creds.id))).json())["post"]
+    resp = await alice.client.delete(alice.post_path(creds_post["mentions"][0]["post"]))
+    assert resp.status == 200, await resp.text()
+    assert (await on_other.get("/posts")).status == 403

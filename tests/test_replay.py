@@ -24,7 +24,7 @@ class CountingAuthStore(AuthStore):
         self.statements = 0
         self.fail_next = False
 
-    async def first_uses_of_nonces(self, keys: list[int], now: int, expires_at: int) -> set[int]:
+    async def first_uses_of_nonces(self, keys: list[int], now: int, expires_at: int) -> tuple[set[int], int]:
         self.statements += 1
         if self.fail_next:
             self.fail_next = False

@@ -62,7 +62,7 @@ class Authenticator:
         self.store = store
         self.server = server
         self.changes = changes
-        self.replays = ReplayGuard(store, 2 * SKEW_SECONDS)
+        self.replays = ReplayGuard(store, 2 * SKEW_SECONDS, on_count=changes.catch_up)
         # Any change to a credentials, grant or app post (or any delete), in any process, may
         # revoke a key: every cached lookup is forgotten at once (tent.services.container).
         self._cache: dict[str, tuple[float, tuple[Credentials, Principal] | None]] = {}
@@ -133,6 +133,7 @@ class Authenticator:
             # Signed with any credentials that authenticate a request (§4.9): the bearer acts
             # as that principal, for this one URL, until the bewit expires.
             key_id = bewit_key_id(bewit)
+            await self.changes.catch_up_now()  # no nonce check reads the change count (D-99)
             found = await self.lookup(key_id) if key_id else None
             self._verify(
                 request,
@@ -150,6 +151,7 @@ class Authenticator:
         if not header:
             return ANONYMOUS
         auth = parse_authorization(header)
+        generation = self.changes.generation
         found = await self.lookup(auth.id)
         if found is None:
             raise HawkError("Authentication failure: Unidentified id")
@@ -175,6 +177,13 @@ class Authenticator:
             ),
         )
         await self._first_use(auth)
+        if self.changes.generation != generation:
+            # A change committed somewhere since the lookup (the nonce check reads their
+            # count, D-99): the credentials may be revoked or narrowed. Look again.
+            again = await self.lookup(auth.id)
+            if again is None or again[0] != creds:
+                raise HawkError("Authentication failure: Unidentified id")
+            principal = again[1]
         request[HAWK] = HawkContext(auth, creds)
         if streamed and auth.hash is not None:
             request[PAYLOAD_CHECK] = PayloadCheck(auth.hash, PayloadHash(content_type, creds.algorithm))

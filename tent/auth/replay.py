@@ -26,9 +26,14 @@ MAX_BATCH = 1000
 
 class ReplayGuard:
     def __init__(
-        self, store: AuthStore, window_seconds: float, clock: Callable[[], float] = time.time
+        self,
+        store: AuthStore,
+        window_seconds: float,
+        clock: Callable[[], float] = time.time,
+        on_count: Callable[[int], None] = lambda count: None,
     ) -> None:
         self.store = store
+        self.on_count = on_count  # the count of committed changes each check reads (D-99)
         self.window_ms = int(window_seconds * 1000)
         self.clock = clock
         self._waiting: dict[int, asyncio.Future[bool]] = {}
@@ -68,7 +73,8 @@ class ReplayGuard:
     async def _flush(self, batch: dict[int, asyncio.Future[bool]]) -> None:
         try:
             now = int(self.clock() * 1000)
-            fresh = await self.store.first_uses_of_nonces(list(batch), now, now + self.window_ms)
+            fresh, count = await self.store.first_uses_of_nonces(list(batch), now, now + self.window_ms)
+            self.on_count(count)  # before any waiting request goes on
         except Exception as exc:  # every waiting request fails as its own INSERT would have
             for future in batch.values():
                 if not future.done():

@@ -84,20 +84,24 @@ class AuthStore:
             return None
         return CredentialsRecord(row["credentials"], row["target"], row["app"])
 
-    async def first_uses_of_nonces(self, keys: list[int], now: int, expires_at: int) -> set[int]:
+    async def first_uses_of_nonces(self, keys: list[int], now: int, expires_at: int) -> tuple[set[int], int]:
         """Records nonces (their 64-bit keys, distinct) until `expires_at` and returns those
-        no process recorded before, or whose record had expired; the others are replays. One
+        no process recorded before, or whose record had expired (the others are replays), with
+        the count of committed changes as of the statement (`Changes.catch_up`, D-99). One
         round trip for any number of keys. Sorted, so that two processes inserting the same
         keys lock them in one order and cannot deadlock."""
-        rows = await self.db.conn.fetch(
-            "INSERT INTO hawk_nonces (key, expires_at) SELECT k, $3 FROM unnest($1::bigint[]) AS k"
+        row = await self.db.conn.fetchrow(
+            "WITH fresh AS (INSERT INTO hawk_nonces (key, expires_at)"
+            " SELECT k, $3 FROM unnest($1::bigint[]) AS k"
             " ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at"
-            " WHERE hawk_nonces.expires_at <= $2 RETURNING key",
+            " WHERE hawk_nonces.expires_at <= $2 RETURNING key)"
+            " SELECT ARRAY(SELECT key FROM fresh) AS fresh, (SELECT n FROM change_count) AS n",
             sorted(keys),
             now,
             expires_at,
         )
-        return {r["key"] for r in rows}
+        assert row is not None
+        return set(row["fresh"]), row["n"]
 
     async def forget_nonces(self, now: int) -> int:
         status = await self.db.conn.execute("DELETE FROM hawk_nonces WHERE expires_at <= $1", now)

@@ -84,6 +84,7 @@ class Changes:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.generation = 0  # bumped on every change seen, here or elsewhere
+        self.count = 0  # of change_count: the committed changes every cache has been dropped for
         self._listeners: list[tuple[frozenset[Change], Callable[[], None]]] = []
         self._origin = f"{os.getpid()}.{id(self):x}"  # tells our own notifications apart
         self._deaf = False  # the listening connection is down: changes may be missed
@@ -104,8 +105,25 @@ class Changes:
     async def announce(self, change: Change) -> None:
         """Called by a store inside the unit of work of a write that caches depend on."""
         assert self.db.in_transaction, "a change is announced inside the write's unit of work"
-        await self.db.conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{self._origin} {change}")
+        await self.db.conn.execute(
+            "WITH counted AS (UPDATE change_count SET n = n + 1) SELECT pg_notify($1, $2)",
+            CHANNEL,
+            f"{self._origin} {change}",
+        )
         self.db.on_commit(lambda: self._drop(frozenset((change,))))
+
+    def catch_up(self, count: int) -> None:
+        """`count`, the committed changes a statement just read (`change_count`): past the
+        count this process's caches are known to reflect, a change's NOTIFY has not arrived
+        yet (or the change was ours), so everything is dropped now, before the request that
+        read it is answered: a revocation answered by one process holds at once in all (D-99)."""
+        if count > self.count:
+            self.count = count
+            self._drop(EVERY_CHANGE)
+
+    async def catch_up_now(self) -> None:
+        """For requests that make no nonce check (bewits): read the count on purpose."""
+        self.catch_up(await self.db.pool.fetchval("SELECT n FROM change_count"))
 
     def _drop(self, kinds: frozenset[Change]) -> None:
         self.generation += 1

@@ -51,8 +51,9 @@ POST_DERIVED_COLUMNS = {
 }
 DERIVED_TABLES = {"mentions", "parents", "post_attachments"}
 SPECIAL_TABLES = {"posts", "blobs", "blob_chunks"}
-# Replay nonces and failed sign-in counts are short-lived protection of one server, not data.
-NOT_EXPORTED = {"schema_migrations", "hawk_nonces", "signin_failures"}
+# Replay nonces and failed sign-in counts are short-lived protection of one server, not data;
+# the change count only orders cache drops among the processes on one database (D-99).
+NOT_EXPORTED = {"schema_migrations", "hawk_nonces", "signin_failures", "change_count"}
 _SEQUENCES = (("posts", "seq"), ("deliveries", "id"))
 _POST_BATCH = 200
 _WRITE_BATCH = 500  # rows per executemany when importing
