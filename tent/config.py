@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import urlsplit
 
 from tent.core.beacon import check_turf
 from tent.core.entities import check_entity
@@ -136,16 +136,10 @@ OPTIONS: tuple[Option, ...] = (
 
 
 @functools.lru_cache(maxsize=16)
-def _split(entity: str) -> SplitResult:
-    """The entity URL taken apart once: every request asks for its host, port and path."""
-    return urlsplit(entity)
-
-
-@functools.lru_cache(maxsize=16)
 def _entity_parts(entity: str) -> tuple[str, str, int]:
     """(path prefix, host, port) of the entity URL, remembered: every request asks for them,
     and `SplitResult.hostname` and `.port` parse the network location again each time."""
-    parts = _split(entity)
+    parts = urlsplit(entity)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return parts.path.rstrip("/"), (parts.hostname or "").lower(), port
 
